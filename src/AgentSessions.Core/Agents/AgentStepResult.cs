@@ -19,4 +19,6 @@ public enum AgentStepStatus
 /// <summary>A message an agent produced during a step.</summary>
 public sealed record AgentMessage(string Type, JsonElement Content, JsonElement? Metadata = null);
 
-public sealed record AgentStepResult(AgentStepStatus Status, ImmutableList<AgentMessage> Messages);
+/// <param name="State">Opaque memory the agent wants back with its next step of the same task
+/// (bounded by the orchestration, so keep it small).</param>
+public sealed record AgentStepResult(AgentStepStatus Status, ImmutableList<AgentMessage> Messages, string? State = null);

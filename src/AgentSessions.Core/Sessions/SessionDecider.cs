@@ -167,7 +167,7 @@ public static class SessionDecider
             return CommandOutcome.Ignored;
         }
 
-        var task = draft.State.Task! with { StepInFlight = null };
+        var task = draft.State.Task! with { StepInFlight = null, AgentState = step.Result.State };
         draft.State = draft.State with { Task = task };
 
         foreach (var message in step.Result.Messages)
@@ -237,8 +237,19 @@ public static class SessionDecider
     private static bool IsCurrentStep(SessionState state, int taskNumber, int stepNumber) =>
         state.Task is { } task && task.Number == taskNumber && task.StepInFlight == stepNumber;
 
-    private static void EndTask(Draft draft, SessionStatus status, string? reason) =>
+    /// <summary>
+    /// Ends the task. Input the user sent for a next step that will now never come starts the
+    /// next task instead, the same way messages held during a pause are delivered on resume.
+    /// </summary>
+    private static void EndTask(Draft draft, SessionStatus status, string? reason)
+    {
+        var unread = draft.State.Task?.UnreadInput ?? ImmutableList<string>.Empty;
         draft.State = draft.State with { Status = status, Task = null, Reason = reason };
+        foreach (var text in unread)
+        {
+            Deliver(draft, new UserMessage(text, StartUrl: null));
+        }
+    }
 
     /// <summary>Starts the next step when the session is running, not paused and no step is in flight.</summary>
     private static void ScheduleNextStep(Draft draft)
@@ -254,6 +265,7 @@ public static class SessionDecider
             draft.Append(MessageTypes.Error, JsonSerializer.SerializeToElement($"Task stopped: {MaxStepsReached} ({state.MaxSteps})"),
                 Metadata("reason", "max_steps"));
             EndTask(draft, SessionStatus.Error, MaxStepsReached);
+            ScheduleNextStep(draft);
             return;
         }
 
@@ -263,7 +275,8 @@ public static class SessionDecider
             Task = task with { StepsStarted = step, StepInFlight = step, UnreadInput = ImmutableList<string>.Empty },
         };
         draft.Effects.Add(new StartStep(new StepRequest(
-            state.SessionId, state.AgentName, task.Number, step, state.MaxSteps, task.Text, task.StartUrl, task.UnreadInput)));
+            state.SessionId, state.AgentName, task.Number, step, state.MaxSteps, task.Text, task.StartUrl, task.UnreadInput,
+            task.AgentState)));
     }
 
     private static JsonElement Metadata(string key, string value) =>

@@ -50,6 +50,7 @@ public sealed record StepRequest(
     int MaxSteps,
     string Task,
     string? StartUrl,
-    ImmutableList<string> NewUserMessages);
+    ImmutableList<string> NewUserMessages,
+    string? AgentState = null);
 
 public sealed record SessionDecision(SessionState State, CommandOutcome Outcome, ImmutableList<SessionEffect> Effects);

@@ -45,13 +45,15 @@ public sealed record SessionState(
 /// <param name="StepInFlight">The step number the agent is executing now, if any. Results for
 /// any other (task, step) pair are late output of an abandoned step and are discarded.</param>
 /// <param name="UnreadInput">User messages the agent has not been given yet.</param>
+/// <param name="AgentState">What the agent asked to get back with its next step.</param>
 public sealed record SessionTask(
     int Number,
     string Text,
     string? StartUrl,
     int StepsStarted,
     int? StepInFlight,
-    ImmutableList<string> UnreadInput);
+    ImmutableList<string> UnreadInput,
+    string? AgentState = null);
 
 /// <summary>A message a user sent, as the rules need it.</summary>
 public sealed record UserMessage(string Text, string? StartUrl);

@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Configuration;
+
+namespace AgentSessions.Functions.Agents;
+
+/// <summary>The agents this deployment offers, read from configuration section <c>Agents</c>.</summary>
+public sealed class AgentCatalog
+{
+    public const string ScriptedType = "scripted";
+    public const string HttpType = "http";
+
+    private readonly Dictionary<string, AgentDefinition> agents;
+
+    public AgentCatalog(IEnumerable<AgentDefinition> definitions)
+    {
+        agents = definitions.ToDictionary(d => d.Name, StringComparer.Ordinal);
+    }
+
+    public IReadOnlyCollection<string> Names => agents.Keys;
+
+    public bool TryGet(string name, out AgentDefinition definition) => agents.TryGetValue(name, out definition!);
+
+    /// <summary>
+    /// Reads <c>Agents:&lt;name&gt;:Type</c> and friends. With no <c>Agents</c> section at all the
+    /// SDKs' default agent names map to the scripted agent, so a bare local run still works.
+    /// </summary>
+    public static AgentCatalog FromConfiguration(IConfiguration configuration)
+    {
+        var section = configuration.GetSection("Agents");
+        var definitions = section.GetChildren().Select(child => AgentDefinition.From(child.Key, child)).ToList();
+        if (definitions.Count == 0)
+        {
+            definitions.Add(new AgentDefinition("agi-0", ScriptedType, StepDelay: TimeSpan.FromSeconds(1)));
+            definitions.Add(new AgentDefinition("agi-0-fast", ScriptedType, StepDelay: TimeSpan.FromMilliseconds(100)));
+        }
+
+        return new AgentCatalog(definitions);
+    }
+}
+
+/// <summary>One configured agent.</summary>
+public sealed record AgentDefinition(
+    string Name,
+    string Type,
+    TimeSpan StepDelay,
+    Uri? Url = null,
+    string? HeaderName = null,
+    string? HeaderValue = null,
+    TimeSpan? Timeout = null)
+{
+    public static AgentDefinition From(string name, IConfigurationSection section)
+    {
+        var type = (section["Type"] ?? AgentCatalog.ScriptedType).Trim().ToLowerInvariant();
+        if (type is not (AgentCatalog.ScriptedType or AgentCatalog.HttpType))
+        {
+            throw new InvalidOperationException($"Setting Agents__{name}__Type is '{type}'; expected 'scripted' or 'http'.");
+        }
+
+        var delayMs = ReadInt(section, name, "StepDelayMs", 1000);
+        Uri? url = null;
+        if (type == AgentCatalog.HttpType)
+        {
+            if (!Uri.TryCreate(section["Url"], UriKind.Absolute, out url) || url.Scheme is not ("http" or "https"))
+            {
+                throw new InvalidOperationException($"Setting Agents__{name}__Url must be an absolute http(s) URL for an http agent.");
+            }
+        }
+
+        var timeoutSeconds = ReadInt(section, name, "TimeoutSeconds", 30);
+        return new AgentDefinition(name, type, TimeSpan.FromMilliseconds(delayMs), url, section["HeaderName"], section["HeaderValue"],
+            TimeSpan.FromSeconds(timeoutSeconds));
+    }
+
+    private static int ReadInt(IConfigurationSection section, string name, string key, int fallback)
+    {
+        var raw = section[key];
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(raw, out var value) && value >= 0
+            ? value
+            : throw new InvalidOperationException($"Setting Agents__{name}__{key} must be a non-negative whole number, not '{raw}'.");
+    }
+}

@@ -1,0 +1,24 @@
+namespace AgentSessions.Functions.Http;
+
+/// <summary>
+/// An error the API answers on purpose. Thrown anywhere in a request; <see cref="ErrorBodyMiddleware"/>
+/// is the one place that turns it into <c>{"error","message","detail"}</c>.
+/// </summary>
+public sealed class ApiException(int statusCode, string code, string message) : Exception(message)
+{
+    public int StatusCode { get; } = statusCode;
+
+    public string Code { get; } = code;
+
+    public static ApiException SessionNotFound() => new(404, "not_found", "Session not found");
+
+    public static ApiException Unauthorized(string message) => new(401, "unauthorized", message);
+
+    public static ApiException MalformedJson(string message) => new(400, "invalid_json", message);
+
+    public static ApiException BodyTooLarge(long limit) => new(413, "payload_too_large", $"Request body is larger than {limit} bytes");
+
+    public static ApiException InvalidField(string field, string message) => new(422, "validation_error", $"{field}: {message}");
+
+    public static ApiException Conflict(string code, string message) => new(409, code, message);
+}

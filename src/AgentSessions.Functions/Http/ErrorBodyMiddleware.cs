@@ -1,0 +1,48 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Azure.Functions.Worker.Middleware;
+using Microsoft.Extensions.Logging;
+
+namespace AgentSessions.Functions.Http;
+
+/// <summary>The one place where exceptions from HTTP functions become error bodies.</summary>
+public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : IFunctionsWorkerMiddleware
+{
+    public async Task Invoke(FunctionContext context, FunctionExecutionDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (Exception exception) when (context.GetHttpContext() is { } http && !http.Response.HasStarted)
+        {
+            var error = Unwrap(exception);
+            if (error is null)
+            {
+                logger.LogError(exception, "Unhandled error in {Function}", context.FunctionDefinition.Name);
+                await ApiResults.InternalError().WriteAsync(http.Response);
+                return;
+            }
+
+            await ApiResults.Error(error).WriteAsync(http.Response);
+        }
+    }
+
+    /// <summary>The worker may wrap what a function threw; find the answer it meant to give.</summary>
+    public static ApiException? Unwrap(Exception exception)
+    {
+        for (Exception? current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is ApiException api)
+            {
+                return api;
+            }
+
+            if (current is AggregateException { InnerExceptions.Count: 1 } aggregate)
+            {
+                return Unwrap(aggregate.InnerExceptions[0]);
+            }
+        }
+
+        return null;
+    }
+}

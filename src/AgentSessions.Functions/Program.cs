@@ -1,0 +1,10 @@
+using AgentSessions.Functions;
+using AgentSessions.Functions.Http;
+using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Extensions.Hosting;
+
+var builder = FunctionsApplication.CreateBuilder(args);
+builder.ConfigureFunctionsWebApplication();
+builder.UseMiddleware<ErrorBodyMiddleware>();
+builder.Services.AddAgentSessions(builder.Configuration);
+builder.Build().Run();

@@ -1,0 +1,274 @@
+using System.Collections.Immutable;
+using AgentSessions.Core.Sessions;
+using AgentSessions.Functions.Http;
+using AgentSessions.Functions.Messages;
+using Grpc.Core;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+
+namespace AgentSessions.Functions.Sessions;
+
+/// <summary>What the HTTP side learns after sending a command.</summary>
+/// <param name="Pending">The orchestration had not applied the command within the acknowledgement bound.</param>
+public sealed record CommandAck(CommandResult? Result, SessionView View, bool Pending);
+
+/// <summary>A request to create a session, already validated.</summary>
+public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, string? StartUrl);
+
+/// <summary>
+/// Everything the HTTP functions do to sessions, over the Durable client: start, read, command
+/// (and wait for the orchestration's answer), list and delete. All lookups are owner-scoped.
+/// </summary>
+public sealed class SessionGateway(DurableTaskClient client, IMessageStore messages, SessionsOptions options, TimeProvider time)
+{
+    private static readonly OrchestrationRuntimeStatus[] AnyExisting =
+    [
+        OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended,
+        OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated,
+    ];
+
+    public async Task<SessionView> CreateAsync(string owner, NewSession request, CancellationToken cancellationToken)
+    {
+        var sessionId = Guid.NewGuid().ToString("D");
+        var instanceId = SessionIds.InstanceId(owner, sessionId);
+        var now = TruncateToMilliseconds(time.GetUtcNow());
+        var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
+        var goalCommand = request.Goal is null ? null : new CommandEnvelope(NewCommandId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
+        var input = new SessionInput(state, options.RuntimeSettings,
+            goalCommand is null ? [] : [goalCommand], [], Generation: 0);
+
+        await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, input,
+            new StartOrchestrationOptions(instanceId).WithDedupeStatuses(AnyExisting), cancellationToken);
+
+        if (goalCommand is null)
+        {
+            return SessionView.From(state, []);
+        }
+
+        // A goal starts a task at once; answer only when the session shows it, so a GET right
+        // after the create never sees "ready".
+        var ack = await WaitForResultAsync(instanceId, goalCommand.Id, cancellationToken);
+        return ack.View;
+    }
+
+    public async Task<SessionView> GetAsync(string owner, string sessionId, CancellationToken cancellationToken)
+    {
+        var metadata = await client.GetInstanceAsync(SessionIds.InstanceId(owner, sessionId), getInputsAndOutputs: true, cancellationToken);
+        return ReadView(metadata) is { Deleted: false } view ? view : throw ApiException.SessionNotFound();
+    }
+
+    public async Task<IReadOnlyList<SessionView>> ListAsync(string owner, CancellationToken cancellationToken)
+    {
+        var query = new OrchestrationQuery
+        {
+            InstanceIdPrefix = SessionIds.OwnerPrefix(owner),
+            FetchInputsAndOutputs = true,
+            PageSize = 200,
+        };
+        var views = new List<SessionView>();
+        await foreach (var metadata in client.GetAllInstancesAsync(query).WithCancellation(cancellationToken))
+        {
+            if (metadata.InstanceId.StartsWith(query.InstanceIdPrefix, StringComparison.Ordinal) && ReadView(metadata) is { Deleted: false } view)
+            {
+                views.Add(view);
+            }
+        }
+
+        return [.. views.OrderByDescending(v => v.CreatedAt).ThenByDescending(v => v.SessionId, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Sends a command and waits (bounded) until the orchestration has applied it.</summary>
+    public async Task<CommandAck> SendAsync(string owner, string sessionId, string kind, string? text, string? startUrl, CancellationToken cancellationToken)
+    {
+        var instanceId = SessionIds.InstanceId(owner, sessionId);
+        var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+        if (ReadView(metadata) is not { Deleted: false } || !IsLive(metadata!))
+        {
+            throw ApiException.SessionNotFound();
+        }
+
+        var command = new CommandEnvelope(NewCommandId(), kind, text, startUrl);
+        try
+        {
+            await client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent, command, cancellationToken);
+        }
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+        {
+            // Raising an event to an instance that ended in the meantime throws; to the caller
+            // that session is gone.
+            throw ApiException.SessionNotFound();
+        }
+
+        return await WaitForResultAsync(instanceId, command.Id, cancellationToken);
+    }
+
+    /// <summary>Ends the session's work and removes its history and messages; false if there was none.</summary>
+    public async Task<bool> DeleteAsync(string owner, string sessionId, CancellationToken cancellationToken)
+    {
+        var instanceId = SessionIds.InstanceId(owner, sessionId);
+        var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+        if (metadata is null)
+        {
+            return false;
+        }
+
+        var existed = ReadView(metadata) is { Deleted: false };
+        if (IsLive(metadata))
+        {
+            await StopAsync(instanceId, cancellationToken);
+        }
+
+        await client.PurgeInstanceAsync(instanceId, cancellationToken);
+        await messages.DeleteSessionAsync(instanceId, cancellationToken);
+        return existed;
+    }
+
+    public async Task DeleteAllAsync(string owner, CancellationToken cancellationToken)
+    {
+        var sessions = await ListAsync(owner, cancellationToken);
+        await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+            async (view, token) => await DeleteAsync(owner, view.SessionId, token));
+    }
+
+    /// <summary>
+    /// Asks the orchestration to end itself (it cancels its timer and stops taking work); if it
+    /// does not within the acknowledgement bound, terminates it. Either way it ends terminal, so
+    /// purge can remove it.
+    /// </summary>
+    private async Task StopAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent,
+                new CommandEnvelope(NewCommandId(), CommandEnvelope.Delete), cancellationToken);
+        }
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+        {
+            // Already ended: nothing to stop.
+        }
+
+        if (await WaitUntilEndedAsync(instanceId, options.AckTimeout, cancellationToken))
+        {
+            return;
+        }
+
+        await client.TerminateInstanceAsync(instanceId, "session deleted", cancellationToken);
+        if (!await WaitUntilEndedAsync(instanceId, TimeSpan.FromSeconds(30), cancellationToken))
+        {
+            throw new TimeoutException($"Orchestration {instanceId} did not end after terminate.");
+        }
+    }
+
+    private async Task<bool> WaitUntilEndedAsync(string instanceId, TimeSpan bound, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + bound;
+        foreach (var delay in PollDelays())
+        {
+            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: false, cancellationToken);
+            if (metadata is null || !IsLive(metadata))
+            {
+                return true;
+            }
+
+            if (time.GetUtcNow() >= deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(delay, time, cancellationToken);
+        }
+
+        return false;
+    }
+
+    private async Task<CommandAck> WaitForResultAsync(string instanceId, string commandId, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + options.AckTimeout;
+        SessionView? last = null;
+        foreach (var delay in PollDelays())
+        {
+            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+            var view = ReadView(metadata);
+            if (view is null || view.Deleted)
+            {
+                throw ApiException.SessionNotFound();
+            }
+
+            last = view;
+            if (view.Results.FirstOrDefault(r => r.Id == commandId) is { } result)
+            {
+                return new CommandAck(result, view, Pending: false);
+            }
+
+            if (!IsLive(metadata!))
+            {
+                throw ApiException.SessionNotFound();
+            }
+
+            if (time.GetUtcNow() >= deadline)
+            {
+                break;
+            }
+
+            await Task.Delay(delay, time, cancellationToken);
+        }
+
+        return new CommandAck(null, last!, Pending: true);
+    }
+
+    /// <summary>Polls quickly at first (the orchestration usually answers within tens of ms), then eases off.</summary>
+    private static IEnumerable<TimeSpan> PollDelays()
+    {
+        var delay = TimeSpan.FromMilliseconds(10);
+        while (true)
+        {
+            yield return delay;
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 1.5, 200));
+        }
+    }
+
+    private static bool IsLive(OrchestrationMetadata metadata) => metadata.RuntimeStatus is
+        OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended;
+
+    /// <summary>
+    /// The session as last published. Before the first episode has run there is no custom status
+    /// yet, so the view is predicted from the input by applying its queued commands with the same
+    /// rules the orchestration will use.
+    /// </summary>
+    public static SessionView? ReadView(OrchestrationMetadata? metadata)
+    {
+        if (metadata is null)
+        {
+            return null;
+        }
+
+        if (metadata.SerializedCustomStatus is not null && metadata.ReadCustomStatusAs<SessionView>() is { } published)
+        {
+            return published;
+        }
+
+        if (metadata.SerializedOutput is not null && metadata.RuntimeStatus == OrchestrationRuntimeStatus.Completed
+            && metadata.ReadOutputAs<SessionView>() is { } final)
+        {
+            return final;
+        }
+
+        if (metadata.SerializedInput is null || metadata.ReadInputAs<SessionInput>() is not { } input)
+        {
+            return null;
+        }
+
+        var state = input.State;
+        foreach (var queued in input.Pending)
+        {
+            state = SessionDecider.Decide(state, queued.ToCommand(), state.LastActivityAt).State;
+        }
+
+        return SessionView.From(state, input.Results, input.Counts);
+    }
+
+    private static string NewCommandId() => Guid.NewGuid().ToString("N");
+
+    private static DateTimeOffset TruncateToMilliseconds(DateTimeOffset value) =>
+        new(value.Ticks - (value.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+}

@@ -1,0 +1,10 @@
+using AgentSessions.Functions.Messages;
+using Microsoft.DurableTask.Client;
+
+namespace AgentSessions.Functions.Sessions;
+
+/// <summary>The Durable client arrives per invocation as a binding, so gateways are made per request.</summary>
+public sealed class SessionGatewayFactory(IMessageStore messages, SessionsOptions options, TimeProvider time)
+{
+    public SessionGateway Create(DurableTaskClient client) => new(client, messages, options, time);
+}

@@ -1,0 +1,120 @@
+using AgentSessions.Core.Agents;
+using AgentSessions.Core.Sessions;
+using AgentSessions.Functions.Agents;
+using AgentSessions.Functions.Auth;
+using AgentSessions.Functions.Messages;
+using AgentSessions.Functions.Sessions;
+using Azure.Data.Tables;
+using Microsoft.DurableTask.Client;
+using Microsoft.DurableTask.Testing;
+
+namespace AgentSessions.Functions.Tests.Infrastructure;
+
+/// <summary>
+/// The real session orchestration and activities on the in-process Durable engine, with the real
+/// Table message store on Azurite. Each host gets its own table so tests do not see each other.
+/// </summary>
+public sealed class SessionTestHost : IAsyncDisposable
+{
+    public const string AliceKey = "alice-key";
+    public const string BobKey = "bob-key";
+
+    private readonly DurableTaskTestHost host;
+
+    private SessionTestHost(DurableTaskTestHost host, IMessageStore store, SessionsOptions options, AgentCatalog agents)
+    {
+        this.host = host;
+        Store = store;
+        Options = options;
+        Agents = agents;
+        Auth = ApiKeyAuthenticator.Parse($"alice={AliceKey};bob=sha256:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("bob-key"u8)).ToLowerInvariant()}");
+        Gateways = new SessionGatewayFactory(store, options, TimeProvider.System);
+    }
+
+    public DurableTaskClient Client => host.Client;
+
+    public IMessageStore Store { get; }
+
+    public SessionsOptions Options { get; }
+
+    public AgentCatalog Agents { get; }
+
+    public ApiKeyAuthenticator Auth { get; }
+
+    public SessionGatewayFactory Gateways { get; }
+
+    public SessionGateway Gateway => Gateways.Create(Client);
+
+    public SessionFunctions SessionFunctions => new(Auth, Gateways, Agents, Options);
+
+    public MessageFunctions MessageFunctions => new(Auth, Gateways, Store, Options);
+
+    /// <summary>Scripted agents with no default delay, so steps run as fast as the engine allows.</summary>
+    public static AgentCatalog FastAgents() => new([
+        new AgentDefinition("agi-0", AgentCatalog.ScriptedType, TimeSpan.Zero),
+        new AgentDefinition("agi-0-fast", AgentCatalog.ScriptedType, TimeSpan.Zero),
+    ]);
+
+    public static async Task<SessionTestHost> StartAsync(AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null)
+    {
+        options ??= new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20) };
+        agents ??= FastAgents();
+        var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
+        IMessageStore store = new TableMessageStore(table);
+        var resolver = new AgentResolver(agents, TimeProvider.System);
+
+        var host = await DurableTaskTestHost.StartAsync(registry =>
+        {
+            registry.AddOrchestratorFunc<SessionInput, SessionView>(SessionOrchestration.Name,
+                (context, input) => SessionOrchestration.RunAsync(context, input));
+            registry.AddActivityFunc<AppendMessagesInput>(AppendMessagesActivity.Name,
+                (context, input) => new AppendMessagesActivity(store).RunAsync(input, CancellationToken.None));
+            registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
+                (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
+        });
+        return new SessionTestHost(host, store, options, agents);
+    }
+
+    public async Task<SessionView> ViewAsync(string owner, string sessionId)
+    {
+        var metadata = await Client.GetInstanceAsync(SessionIds.InstanceId(owner, sessionId), getInputsAndOutputs: true);
+        return SessionGateway.ReadView(metadata) ?? throw new InvalidOperationException("no such session");
+    }
+
+    /// <summary>Waits until the session shows <paramref name="status"/>, failing after the deadline.</summary>
+    public Task<SessionView> WaitForStatusAsync(string owner, string sessionId, string status, TimeSpan? within = null) =>
+        Eventually.ValueAsync(() => ViewAsync(owner, sessionId), v => v.Status == status, within,
+            $"session {sessionId} to become {status}");
+
+    public async Task<IReadOnlyList<SessionMessage>> MessagesAsync(string owner, string sessionId) =>
+        await Store.ReadAsync(SessionIds.InstanceId(owner, sessionId), 0, 10_000);
+
+    public ValueTask DisposeAsync() => host.DisposeAsync();
+}
+
+/// <summary>Waiting on conditions with a deadline, never on fixed sleeps.</summary>
+public static class Eventually
+{
+    public static readonly TimeSpan DefaultDeadline = TimeSpan.FromSeconds(30);
+
+    public static async Task<T> ValueAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan? within, string what)
+    {
+        var deadline = DateTime.UtcNow + (within ?? DefaultDeadline);
+        T last;
+        while (true)
+        {
+            last = await read();
+            if (done(last))
+            {
+                return last;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting for {what}; last value: {last}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
