@@ -19,6 +19,7 @@ public static class ServiceRegistration
         services.AddSingleton(ApiKeyAuthenticator.Parse(configuration[ApiKeyAuthenticator.SettingName]));
         services.AddSingleton(SessionsOptions.FromConfiguration(configuration));
         services.AddSingleton(AgentCatalog.FromConfiguration(configuration));
+        services.AddAgentHttpClient();
         services.AddSingleton<AgentResolver>();
         services.AddSingleton<SessionGatewayFactory>();
         var storage = configuration["AzureWebJobsStorage"];
@@ -28,6 +29,7 @@ public static class ServiceRegistration
         }
 
         services.AddTableMessageStore(storage);
+        services.AddSingleton<ISessionClaims>(new TableSessionClaims(new Azure.Data.Tables.TableClient(storage, TableSessionClaims.DefaultTableName)));
         return services;
     }
 }

@@ -36,8 +36,8 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
             fields.OptionalHttpUrl("start_url", MaxUrlLength)?.ToString());
         fields.OptionalHttpUrl("webhook_url", MaxUrlLength);
 
-        var view = await gateways.Create(client).CreateAsync(owner, session, cancellationToken);
-        return ApiResults.Json(StatusCodes.Status201Created, ToBody(view), ApiJsonContext.Default.SessionBody);
+        var (view, created) = await gateways.Create(client).CreateAsync(owner, session, IdempotencyKey(request), cancellationToken);
+        return ApiResults.Json(created ? StatusCodes.Status201Created : StatusCodes.Status200OK, ToBody(view), ApiJsonContext.Default.SessionBody);
     }
 
     [Function("ListSessions")]
@@ -143,6 +143,21 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
                 new CommandBody(true, $"Session {done} successfully", ack.Result!.Status, Pending: false),
                 ApiJsonContext.Default.CommandBody),
         };
+    }
+
+    /// <summary>An optional <c>Idempotency-Key</c> header makes a retried create return the first one's session.</summary>
+    private static string? IdempotencyKey(HttpRequest request)
+    {
+        var values = request.Headers["Idempotency-Key"];
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        var key = values.ToString().Trim();
+        return key.Length is >= 1 and <= 200 && key.All(c => c is >= ' ' and <= '~')
+            ? key
+            : throw ApiException.InvalidField("Idempotency-Key", "must be 1 to 200 printable ASCII characters");
     }
 
     /// <summary>A malformed id names no session: the same 404 as an unknown one.</summary>

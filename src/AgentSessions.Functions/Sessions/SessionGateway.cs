@@ -19,7 +19,8 @@ public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, st
 /// Everything the HTTP functions do to sessions, over the Durable client: start, read, command
 /// (and wait for the orchestration's answer), list and delete. All lookups are owner-scoped.
 /// </summary>
-public sealed class SessionGateway(DurableTaskClient client, IMessageStore messages, SessionsOptions options, TimeProvider time)
+public sealed class SessionGateway(
+    DurableTaskClient client, IMessageStore messages, ISessionClaims claims, SessionsOptions options, TimeProvider time)
 {
     private static readonly OrchestrationRuntimeStatus[] AnyExisting =
     [
@@ -27,10 +28,21 @@ public sealed class SessionGateway(DurableTaskClient client, IMessageStore messa
         OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated,
     ];
 
-    public async Task<SessionView> CreateAsync(string owner, NewSession request, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts a session. With an idempotency key the session id is derived from (owner, key), so a
+    /// retried create names the same session; the claim lets only one racing create start it and
+    /// the others answer with the session that exists. <c>Created</c> is false for such repeats.
+    /// </summary>
+    public async Task<(SessionView View, bool Created)> CreateAsync(
+        string owner, NewSession request, string? idempotencyKey, CancellationToken cancellationToken)
     {
-        var sessionId = Guid.NewGuid().ToString("D");
+        var sessionId = idempotencyKey is null ? Guid.NewGuid().ToString("D") : SessionIds.FromIdempotencyKey(owner, idempotencyKey);
         var instanceId = SessionIds.InstanceId(owner, sessionId);
+        if (idempotencyKey is not null && !await claims.TryClaimAsync(instanceId, cancellationToken))
+        {
+            return (await WaitForExistingAsync(instanceId, cancellationToken), false);
+        }
+
         var now = TruncateToMilliseconds(time.GetUtcNow());
         var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
         var goalCommand = request.Goal is null ? null : new CommandEnvelope(NewCommandId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
@@ -42,13 +54,36 @@ public sealed class SessionGateway(DurableTaskClient client, IMessageStore messa
 
         if (goalCommand is null)
         {
-            return SessionView.From(state, []);
+            return (SessionView.From(state, []), true);
         }
 
         // A goal starts a task at once; answer only when the session shows it, so a GET right
         // after the create never sees "ready".
         var ack = await WaitForResultAsync(instanceId, goalCommand.Id, cancellationToken);
-        return ack.View;
+        return (ack.View, true);
+    }
+
+    /// <summary>The racing create that won the claim is starting the session; wait until it exists.</summary>
+    private async Task<SessionView> WaitForExistingAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + options.AckTimeout;
+        foreach (var delay in PollDelays())
+        {
+            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+            if (ReadView(metadata) is { } view)
+            {
+                return view.Deleted ? throw ApiException.SessionNotFound() : view;
+            }
+
+            if (time.GetUtcNow() >= deadline)
+            {
+                throw new ApiException(409, "create_in_progress", "A create with this Idempotency-Key is still in progress; retry shortly");
+            }
+
+            await Task.Delay(delay, time, cancellationToken);
+        }
+
+        throw new InvalidOperationException("unreachable");
     }
 
     public async Task<SessionView> GetAsync(string owner, string sessionId, CancellationToken cancellationToken)
@@ -120,6 +155,7 @@ public sealed class SessionGateway(DurableTaskClient client, IMessageStore messa
 
         await client.PurgeInstanceAsync(instanceId, cancellationToken);
         await messages.DeleteSessionAsync(instanceId, cancellationToken);
+        await claims.ReleaseAsync(instanceId, cancellationToken);
         return existed;
     }
 

@@ -4,7 +4,7 @@ using Microsoft.DurableTask.Client;
 namespace AgentSessions.Functions.Sessions;
 
 /// <summary>The Durable client arrives per invocation as a binding, so gateways are made per request.</summary>
-public sealed class SessionGatewayFactory(IMessageStore messages, SessionsOptions options, TimeProvider time)
+public sealed class SessionGatewayFactory(IMessageStore messages, ISessionClaims claims, SessionsOptions options, TimeProvider time)
 {
-    public SessionGateway Create(DurableTaskClient client) => new(client, messages, options, time);
+    public SessionGateway Create(DurableTaskClient client) => new(client, messages, claims, options, time);
 }

@@ -24,5 +24,18 @@ public static class SessionIds
         return true;
     }
 
+    /// <summary>
+    /// A UUID (version 5 layout, SHA-256 based) determined by owner and key, so a retried create
+    /// with the same Idempotency-Key names the same session and different owners never collide.
+    /// </summary>
+    public static string FromIdempotencyKey(string owner, string key)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{owner}\n{key}"));
+        var bytes = hash.AsSpan(0, 16).ToArray();
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x50);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return new Guid(bytes, bigEndian: true).ToString("D");
+    }
+
     public static string SessionIdOf(string instanceId) => instanceId[(instanceId.IndexOf(':') + 1)..];
 }

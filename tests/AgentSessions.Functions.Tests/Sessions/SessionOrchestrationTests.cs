@@ -15,7 +15,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         await using var host = await SessionTestHost.StartAsync(azurite);
         var gateway = host.Gateway;
 
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=50] [delay=200] research", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=50] [delay=200] research", null), null, default)).View;
         Assert.Equal("running", created.Status);
 
         var pause = await gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default);
@@ -44,7 +44,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
     {
         await using var host = await SessionTestHost.StartAsync(azurite);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=50] [delay=500] work", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=50] [delay=500] work", null), null, default)).View;
 
         var acks = await Task.WhenAll(
             gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default),
@@ -62,7 +62,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         var options = new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), CommandsPerGeneration = 7 };
         await using var host = await SessionTestHost.StartAsync(azurite, options);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[ask] question first", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[ask] question first", null), null, default)).View;
         await host.WaitForStatusAsync(Owner, created.SessionId, "waiting_for_input");
         var before = await host.ViewAsync(Owner, created.SessionId);
         var instanceId = SessionIds.InstanceId(Owner, created.SessionId);
@@ -93,7 +93,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         var options = new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), CommandsPerGeneration = 5 };
         await using var host = await SessionTestHost.StartAsync(azurite, options);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 1000, "[ask] [steps=2] question first", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 1000, "[ask] [steps=2] question first", null), null, default)).View;
         await host.WaitForStatusAsync(Owner, created.SessionId, "waiting_for_input");
         await gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default);
         var instanceId = SessionIds.InstanceId(Owner, created.SessionId);
@@ -122,7 +122,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         var options = new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), IdleTimeout = TimeSpan.FromSeconds(2) };
         await using var host = await SessionTestHost.StartAsync(azurite, options);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, null, null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, null, null), null, default)).View;
 
         var expired = await host.WaitForStatusAsync(Owner, created.SessionId, "error");
         Assert.Contains("expired", expired.Reason);
@@ -140,7 +140,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         var options = new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), IdleTimeout = TimeSpan.FromSeconds(2) };
         await using var host = await SessionTestHost.StartAsync(azurite, options);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=100] [delay=300] long", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=100] [delay=300] long", null), null, default)).View;
         await gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default);
 
         var expired = await host.WaitForStatusAsync(Owner, created.SessionId, "error", TimeSpan.FromSeconds(20));
@@ -152,7 +152,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
     {
         await using var host = await SessionTestHost.StartAsync(azurite);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=100] [delay=200] long", null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, "[steps=100] [delay=200] long", null), null, default)).View;
         await Eventually.ValueAsync(() => host.MessagesAsync(Owner, created.SessionId), m => m.Count >= 2, null, "some messages");
 
         Assert.True(await gateway.DeleteAsync(Owner, created.SessionId, default));
@@ -167,13 +167,35 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
     {
         await using var host = await SessionTestHost.StartAsync(azurite);
         var gateway = host.Gateway;
-        var created = await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, null, null), default);
+        var created = (await gateway.CreateAsync(Owner, new NewSession("agi-0", 100, null, null), null, default)).View;
         var instanceId = SessionIds.InstanceId(Owner, created.SessionId);
         await host.Client.TerminateInstanceAsync(instanceId, "test");
         await host.Client.WaitForInstanceCompletionAsync(instanceId);
 
-        var error = await Assert.ThrowsAsync<Http.ApiException>(
+        var error = await Assert.ThrowsAsync<AgentSessions.Functions.Http.ApiException>(
             () => gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default));
         Assert.Equal(404, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task ConcurrentCreatesWithOneIdempotencyKey_StartOneOrchestration()
+    {
+        await using var host = await SessionTestHost.StartAsync(azurite);
+        var gateway = host.Gateway;
+        var request = new NewSession("agi-0", 100, "[steps=1] only once", null);
+
+        var creates = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => gateway.CreateAsync(Owner, request, "retry-key-1", default))));
+
+        var sessionId = creates[0].View.SessionId;
+        Assert.All(creates, c => Assert.Equal(sessionId, c.View.SessionId));
+        Assert.Single(creates, c => c.Created);
+        await host.WaitForStatusAsync(Owner, sessionId, "finished");
+        var messages = await host.MessagesAsync(Owner, sessionId);
+        Assert.Single(messages, m => m.Type == MessageTypes.User);
+        Assert.Single(messages, m => m.Type == MessageTypes.Done);
+
+        var other = await gateway.CreateAsync("bob", request, "retry-key-1", default);
+        Assert.NotEqual(sessionId, other.View.SessionId);
+        Assert.True(other.Created);
     }
 }
