@@ -172,7 +172,7 @@ public static class SessionDecider
 
         foreach (var message in step.Result.Messages)
         {
-            draft.Append(message.Type, message.Content, message.Metadata);
+            draft.Append(message.Type, message.Content, WithStep(message.Metadata, task.Number, step.StepNumber));
         }
 
         switch (step.Result.Status)
@@ -277,6 +277,23 @@ public static class SessionDecider
         draft.Effects.Add(new StartStep(new StepRequest(
             state.SessionId, state.AgentName, task.Number, step, state.MaxSteps, task.Text, task.StartUrl, task.UnreadInput,
             task.AgentState)));
+    }
+
+    /// <summary>Agent messages carry the task and step they came from, so streams can mark step boundaries.</summary>
+    private static JsonElement WithStep(JsonElement? metadata, int taskNumber, int stepNumber)
+    {
+        var fields = new Dictionary<string, JsonElement>();
+        if (metadata is { ValueKind: JsonValueKind.Object } agentMetadata)
+        {
+            foreach (var property in agentMetadata.EnumerateObject())
+            {
+                fields[property.Name] = property.Value;
+            }
+        }
+
+        fields["task"] = JsonSerializer.SerializeToElement(taskNumber);
+        fields["step"] = JsonSerializer.SerializeToElement(stepNumber);
+        return JsonSerializer.SerializeToElement(fields);
     }
 
     private static JsonElement Metadata(string key, string value) =>

@@ -28,7 +28,8 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
 }
 
 /// <summary>Settings fixed when the session is created, so replays never see a changed value.</summary>
-public sealed record SessionRuntimeSettings(TimeSpan IdleTimeout, int CommandsPerGeneration);
+/// <param name="WebhookUrl">Where the session's webhook events go, if anywhere.</param>
+public sealed record SessionRuntimeSettings(TimeSpan IdleTimeout, int CommandsPerGeneration, string? WebhookUrl = null);
 
 /// <summary>
 /// The orchestration's input, for the first generation and every ContinueAsNew after it.
