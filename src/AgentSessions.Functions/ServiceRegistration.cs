@@ -22,6 +22,7 @@ public static class ServiceRegistration
         services.AddAgentHttpClient();
         services.AddSingleton<AgentResolver>();
         services.AddSingleton<SessionGatewayFactory>();
+        services.AddSingleton(Events.EventStreamOptions.FromConfiguration(configuration));
         var storage = configuration["AzureWebJobsStorage"];
         if (string.IsNullOrWhiteSpace(storage))
         {

@@ -165,3 +165,29 @@ public class MessageTests
         Assert.Equal(SessionStatus.Running, decision.State.VisibleStatus);
     }
 }
+
+public sealed class NavigateTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GivenAnySession_WhenNavigated_ThenUrlRecordedAsLogWithoutChangingStatus(bool paused)
+    {
+        var now = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var state = SessionDecider.Decide(SessionState.New("s", "agi-0", 10, null, now), new SendMessage("task"), now).State;
+        if (paused)
+        {
+            state = SessionDecider.Decide(state, new PauseSession(), now).State;
+        }
+
+        var decision = SessionDecider.Decide(state, new NavigateTo("https://example.com/a"), now);
+
+        Assert.IsType<AcceptedOutcome>(decision.Outcome);
+        Assert.Equal("https://example.com/a", decision.State.CurrentUrl);
+        Assert.Equal(state.VisibleStatus, decision.State.VisibleStatus);
+        var log = Assert.Single(Assert.IsType<AppendMessages>(decision.Effects[0]).Messages);
+        Assert.Equal(MessageTypes.Log, log.Type);
+        Assert.Equal("navigate", log.Metadata.GetProperty("event").GetString());
+        Assert.DoesNotContain(decision.Effects, e => e is StartStep);
+    }
+}

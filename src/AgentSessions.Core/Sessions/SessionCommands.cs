@@ -24,3 +24,6 @@ public sealed record CompleteStep(int TaskNumber, int StepNumber, AgentStepResul
 public sealed record FailStep(int TaskNumber, int StepNumber, string Error) : SessionCommand;
 
 public sealed record DeleteSession : SessionCommand;
+
+/// <summary>The agent's browser moved to <paramref name="Url"/> at the user's request.</summary>
+public sealed record NavigateTo(string Url) : SessionCommand;

@@ -25,6 +25,7 @@ public static class SessionDecider
             CompleteStep step => OnStepCompleted(draft, step),
             FailStep failure => OnStepFailed(draft, failure),
             DeleteSession => OnDelete(draft),
+            NavigateTo navigate => OnNavigate(draft, navigate),
             _ => throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command"),
         };
 
@@ -231,6 +232,14 @@ public static class SessionDecider
     {
         draft.State = draft.State with { Deleted = true, Task = null, Held = ImmutableList<UserMessage>.Empty };
         draft.Effects.Add(new EndSession());
+        return CommandOutcome.Accepted;
+    }
+
+    private static CommandOutcome OnNavigate(Draft draft, NavigateTo navigate)
+    {
+        draft.State = draft.State with { CurrentUrl = navigate.Url };
+        draft.Append(MessageTypes.Log, JsonSerializer.SerializeToElement($"Navigated to {navigate.Url}"),
+            JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["event"] = "navigate", ["url"] = navigate.Url }));
         return CommandOutcome.Accepted;
     }
 

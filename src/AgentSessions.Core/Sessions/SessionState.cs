@@ -10,6 +10,7 @@ namespace AgentSessions.Core.Sessions;
 /// <c>paused</c> and this is the status the session returns to on resume; a step that finishes
 /// during the pause still updates it.</param>
 /// <param name="Held">Messages received while paused, delivered in order on resume.</param>
+/// <param name="CurrentUrl">Where the user last navigated the agent's browser.</param>
 /// <param name="Dormant">Set when the session expired; an expired session arms no timer until it is used again.</param>
 public sealed record SessionState(
     string SessionId,
@@ -26,7 +27,8 @@ public sealed record SessionState(
     DateTimeOffset LastActivityAt,
     bool Dormant,
     string? Reason,
-    bool Deleted)
+    bool Deleted,
+    string? CurrentUrl = null)
 {
     public const int DefaultMaxSteps = 100;
     public const int MaxStepsLimit = 1000;

@@ -27,7 +27,7 @@ public sealed class RunAgentStepActivity(AgentResolver agents)
 }
 
 /// <summary>Turns an agent name into the agent that serves it.</summary>
-public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time)
+public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time, IHttpClientFactory httpClients)
 {
     public IAgent Resolve(string name)
     {
@@ -38,8 +38,9 @@ public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time)
 
         return definition.Type switch
         {
-            AgentCatalog.ScriptedType => new ScriptedAgent(definition.StepDelay, time),
-            _ => throw new NotSupportedException($"Agent type '{definition.Type}' is not available yet."),
+            AgentCatalog.ScriptedType => new ScriptedAgent(definition.StepDelay, time, definition.Name),
+            AgentCatalog.HttpType => new HttpAgent(definition, httpClients),
+            _ => throw new NotSupportedException($"Agent type '{definition.Type}' is not supported."),
         };
     }
 }

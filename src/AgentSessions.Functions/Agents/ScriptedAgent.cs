@@ -11,10 +11,21 @@ namespace AgentSessions.Functions.Agents;
 /// An agent that makes no external calls, for local runs, demos and tests. It follows markers in
 /// the task text: <c>[steps=N]</c> (default 3), <c>[delay=MS]</c>, <c>[ask]</c> (asks one question
 /// after its first step and quotes the answer when done) and <c>[fail]</c> (errors at step 2).
+/// It has no browser: navigation is accepted as asked (the session records the URL), screenshots are not supported.
 /// </summary>
-public sealed partial class ScriptedAgent(TimeSpan defaultDelay, TimeProvider time) : IAgent
+public sealed partial class ScriptedAgent(TimeSpan defaultDelay, TimeProvider time, string name = "scripted") : IAgent
 {
     public const int DefaultSteps = 3;
+
+    public Task<AgentNavigation> NavigateAsync(string sessionId, string url, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(url);
+        return Task.FromResult(new AgentNavigation(url));
+    }
+
+    public Task<JsonElement> ScreenshotAsync(string sessionId, CancellationToken cancellationToken) =>
+        throw new AgentCapabilityNotSupportedException(name, "screenshot",
+            $"Agent '{name}' is a scripted agent without a browser, so it cannot take screenshots.");
 
     public async Task<AgentStepResult> ExecuteStepAsync(StepRequest request, CancellationToken cancellationToken)
     {

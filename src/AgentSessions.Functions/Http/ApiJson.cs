@@ -14,6 +14,8 @@ namespace AgentSessions.Functions.Http;
 [JsonSerializable(typeof(CommandBody))]
 [JsonSerializable(typeof(SuccessBody))]
 [JsonSerializable(typeof(MessagesBody))]
+[JsonSerializable(typeof(NavigateBody))]
+[JsonSerializable(typeof(JsonElement))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
 
 public sealed record ErrorBody(string Error, string Message, string Detail);
@@ -41,6 +43,8 @@ public sealed record CommandBody(
 public sealed record SuccessBody(bool Success, string Message);
 
 public sealed record MessagesBody(List<MessageBody> Messages, string Status, bool HasAgent);
+
+public sealed record NavigateBody(bool Success, string CurrentUrl);
 
 public sealed record MessageBody(long Id, string Type, JsonElement Content, string Timestamp, JsonElement Metadata);
 

@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Agents;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Middleware;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,11 @@ public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : I
                 return api;
             }
 
+            if (FromAgent(current) is { } agentError)
+            {
+                return agentError;
+            }
+
             if (current is AggregateException { InnerExceptions.Count: 1 } aggregate)
             {
                 return Unwrap(aggregate.InnerExceptions[0]);
@@ -45,4 +51,14 @@ public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : I
 
         return null;
     }
+
+    /// <summary>Calls that go to an agent (navigate, screenshot) fail the way the agent failed.</summary>
+    private static ApiException? FromAgent(Exception exception) => exception switch
+    {
+        AgentCapabilityNotSupportedException unsupported => new ApiException(501, "not_implemented", unsupported.Message),
+        AgentTransientException { StatusCode: null } unreachable => new ApiException(504, "agent_unavailable", unreachable.Message),
+        AgentTransientException transient => new ApiException(502, "agent_unavailable", transient.Message),
+        AgentPermanentException permanent => new ApiException(502, "agent_error", permanent.Message),
+        _ => null,
+    };
 }

@@ -15,6 +15,7 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
     public const string Resume = "resume";
     public const string Cancel = "cancel";
     public const string Delete = "delete";
+    public const string Navigate = "navigate";
 
     public SessionCommand ToCommand() => Kind switch
     {
@@ -23,6 +24,7 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
         Resume => new ResumeSession(),
         Cancel => new CancelTask(),
         Delete => new DeleteSession(),
+        Navigate => new NavigateTo(Text ?? string.Empty),
         _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown command kind"),
     };
 }

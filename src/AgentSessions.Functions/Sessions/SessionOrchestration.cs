@@ -150,7 +150,7 @@ public static class SessionOrchestration
         {
             try
             {
-                var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request);
+                var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request, AgentRetry.Policy);
                 return new StepOutcome(result, null);
             }
             catch (TaskFailedException failure)

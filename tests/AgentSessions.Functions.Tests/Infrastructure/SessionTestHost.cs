@@ -21,14 +21,14 @@ public sealed class SessionTestHost : IAsyncDisposable
 
     private readonly DurableTaskTestHost host;
 
-    private SessionTestHost(DurableTaskTestHost host, IMessageStore store, SessionsOptions options, AgentCatalog agents)
+    private SessionTestHost(DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents)
     {
         this.host = host;
         Store = store;
         Options = options;
         Agents = agents;
         Auth = ApiKeyAuthenticator.Parse($"alice={AliceKey};bob=sha256:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("bob-key"u8)).ToLowerInvariant()}");
-        Gateways = new SessionGatewayFactory(store, options, TimeProvider.System);
+        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System);
     }
 
     public DurableTaskClient Client => host.Client;
@@ -61,7 +61,8 @@ public sealed class SessionTestHost : IAsyncDisposable
         agents ??= FastAgents();
         var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
         IMessageStore store = new TableMessageStore(table);
-        var resolver = new AgentResolver(agents, TimeProvider.System);
+        ISessionClaims claims = new TableSessionClaims(new TableClient(azurite.ConnectionString, "claims" + Guid.NewGuid().ToString("N")[..20]));
+        var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared);
 
         var host = await DurableTaskTestHost.StartAsync(registry =>
         {
@@ -72,7 +73,7 @@ public sealed class SessionTestHost : IAsyncDisposable
             registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
                 (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
         });
-        return new SessionTestHost(host, store, options, agents);
+        return new SessionTestHost(host, store, claims, options, agents);
     }
 
     public async Task<SessionView> ViewAsync(string owner, string sessionId)
