@@ -46,6 +46,34 @@ public sealed class BrowserFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
         var id = SessionFunctions.RequireSessionId(sessionId);
         var view = await gateways.Create(client).GetAsync(owner, id, cancellationToken);
         var screenshot = await agents.Resolve(view.AgentName).ScreenshotAsync(id, cancellationToken);
-        return ApiResults.Json(StatusCodes.Status200OK, screenshot, ApiJsonContext.Default.JsonElement);
+        return ApiResults.Json(StatusCodes.Status200OK, Normalize(screenshot, view.CurrentUrl), ApiJsonContext.Default.ScreenshotBody);
     }
+
+    /// <summary>
+    /// The SDKs want plain base64 (the C# one decodes it directly) plus string <c>url</c> and
+    /// <c>title</c> (the Python one requires them), whatever shape the agent used.
+    /// </summary>
+    public static ScreenshotBody Normalize(System.Text.Json.JsonElement screenshot, string? currentUrl)
+    {
+        var data = screenshot.GetProperty("screenshot").GetString()!;
+        var comma = data.IndexOf(',');
+        if (data.StartsWith("data:", StringComparison.OrdinalIgnoreCase) && comma > 0)
+        {
+            data = data[(comma + 1)..];
+        }
+
+        return new ScreenshotBody(
+            data,
+            StringOrNull(screenshot, "url") ?? currentUrl ?? string.Empty,
+            StringOrNull(screenshot, "title") ?? string.Empty,
+            IntOrNull(screenshot, "width"),
+            IntOrNull(screenshot, "height"));
+    }
+
+    private static string? StringOrNull(System.Text.Json.JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.String ? value.GetString() : null;
+
+    private static int? IntOrNull(System.Text.Json.JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == System.Text.Json.JsonValueKind.Number && value.TryGetInt32(out var number)
+            ? number : null;
 }

@@ -15,7 +15,8 @@ namespace AgentSessions.Functions.Http;
 [JsonSerializable(typeof(SuccessBody))]
 [JsonSerializable(typeof(MessagesBody))]
 [JsonSerializable(typeof(NavigateBody))]
-[JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(ScreenshotBody))]
+[JsonSerializable(typeof(ModelsBody))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
 
 public sealed record ErrorBody(string Error, string Message, string Detail);
@@ -42,9 +43,25 @@ public sealed record CommandBody(
 
 public sealed record SuccessBody(bool Success, string Message);
 
-public sealed record MessagesBody(List<MessageBody> Messages, string Status, bool HasAgent);
+/// <param name="HasAgentCamel">The C# SDK reads <c>hasAgent</c>; the contract says <c>has_agent</c>. Both are sent.</param>
+public sealed record MessagesBody(
+    List<MessageBody> Messages,
+    string Status,
+    bool HasAgent,
+    [property: JsonPropertyName("hasAgent")] bool HasAgentCamel);
 
 public sealed record NavigateBody(bool Success, string CurrentUrl);
+
+public sealed record ScreenshotBody(
+    string Screenshot,
+    string Url,
+    string Title,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Width,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Height);
+
+public sealed record ModelsBody(List<ModelBody> Models);
+
+public sealed record ModelBody(string Id, string Name, string Description, List<string> Capabilities);
 
 public sealed record MessageBody(long Id, string Type, JsonElement Content, string Timestamp, JsonElement Metadata);
 

@@ -15,7 +15,11 @@ namespace AgentSessions.Functions.Messages;
 public sealed class MessageFunctions(ApiKeyAuthenticator auth, SessionGatewayFactory gateways, IMessageStore store, SessionsOptions options)
 {
     public const int MaxMessageLength = 10_000;
-    public const int MaxPageSize = 1_000;
+    /// <summary>
+    /// The SDKs' task helpers read a whole transcript in one call without paging, so with no
+    /// <c>limit</c> the answer holds every message.
+    /// </summary>
+    public const int MaxPageSize = 100_000;
 
     [Function("SendMessage")]
     public async Task<IActionResult> SendAsync(
@@ -54,7 +58,7 @@ public sealed class MessageFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
         var view = await gateways.Create(client).GetAsync(owner, id, cancellationToken);
         var stored = await store.ReadAsync(SessionIds.InstanceId(owner, id), afterId, limit, cancellationToken);
         var messages = stored.Select(m => ToBody(sanitize ? MessageSanitizer.Sanitize(m) : m)).ToList();
-        return ApiResults.Json(StatusCodes.Status200OK, new MessagesBody(messages, view.Status, HasAgent: true),
+        return ApiResults.Json(StatusCodes.Status200OK, new MessagesBody(messages, view.Status, HasAgent: true, HasAgentCamel: true),
             ApiJsonContext.Default.MessagesBody);
     }
 

@@ -71,12 +71,13 @@ public sealed record SessionView(
     long LastMessageId,
     bool Deleted,
     ImmutableList<CommandResult> Results,
-    CommandCounts? Counts = null)
+    CommandCounts? Counts = null,
+    string? CurrentUrl = null)
 {
     /// <summary>Enough for any realistic number of concurrent callers waiting on one session.</summary>
     public const int MaxResults = 64;
 
     public static SessionView From(SessionState state, ImmutableList<CommandResult> results, CommandCounts? counts = null) => new(
         state.SessionId, state.AgentName, state.VisibleStatus.ToWire(), state.CreatedAt, state.Goal, state.Reason,
-        state.LastMessageId, state.Deleted, results, counts ?? CommandCounts.Zero);
+        state.LastMessageId, state.Deleted, results, counts ?? CommandCounts.Zero, state.CurrentUrl);
 }

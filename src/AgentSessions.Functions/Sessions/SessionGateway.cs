@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Http;
 using AgentSessions.Functions.Messages;
+using AgentSessions.Functions.Webhooks;
+using Azure;
 using Grpc.Core;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -13,14 +15,15 @@ namespace AgentSessions.Functions.Sessions;
 public sealed record CommandAck(CommandResult? Result, SessionView View, bool Pending);
 
 /// <summary>A request to create a session, already validated.</summary>
-public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, string? StartUrl);
+public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, string? StartUrl, Uri? WebhookUrl = null);
 
 /// <summary>
 /// Everything the HTTP functions do to sessions, over the Durable client: start, read, command
 /// (and wait for the orchestration's answer), list and delete. All lookups are owner-scoped.
 /// </summary>
 public sealed class SessionGateway(
-    DurableTaskClient client, IMessageStore messages, ISessionClaims claims, SessionsOptions options, TimeProvider time)
+    DurableTaskClient client, IMessageStore messages, ISessionClaims claims, SessionsOptions options, TimeProvider time,
+    WebhookOptions webhooks)
 {
     private static readonly OrchestrationRuntimeStatus[] AnyExisting =
     [
@@ -36,6 +39,16 @@ public sealed class SessionGateway(
     public async Task<(SessionView View, bool Created)> CreateAsync(
         string owner, NewSession request, string? idempotencyKey, CancellationToken cancellationToken)
     {
+        if (request.WebhookUrl is { } webhookUrl)
+        {
+            if (!webhooks.IsConfigured)
+            {
+                throw ApiException.InvalidField("webhook_url", $"webhooks are not configured on this deployment (setting {WebhookOptions.SigningSecretSetting})");
+            }
+
+            await new WebhookUrlGuard(webhooks).EnsureAllowedAsync(webhookUrl, cancellationToken);
+        }
+
         var sessionId = idempotencyKey is null ? Guid.NewGuid().ToString("D") : SessionIds.FromIdempotencyKey(owner, idempotencyKey);
         var instanceId = SessionIds.InstanceId(owner, sessionId);
         if (idempotencyKey is not null && !await claims.TryClaimAsync(instanceId, cancellationToken))
@@ -46,8 +59,14 @@ public sealed class SessionGateway(
         var now = TruncateToMilliseconds(time.GetUtcNow());
         var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
         var goalCommand = request.Goal is null ? null : new CommandEnvelope(NewCommandId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
-        var input = new SessionInput(state, options.RuntimeSettings,
+        var input = new SessionInput(state, options.RuntimeSettings with { WebhookUrl = request.WebhookUrl?.ToString() },
             goalCommand is null ? [] : [goalCommand], [], Generation: 0);
+
+        // The dispatcher exists before the session can send it anything.
+        if (request.WebhookUrl is not null)
+        {
+            await WebhookDispatch.StartAsync(client, instanceId, request.WebhookUrl.ToString(), webhooks, cancellationToken);
+        }
 
         await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, input,
             new StartOrchestrationOptions(instanceId).WithDedupeStatuses(AnyExisting), cancellationToken);
@@ -223,7 +242,30 @@ public sealed class SessionGateway(
         SessionView? last = null;
         foreach (var delay in PollDelays())
         {
-            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+            // The command is already on its way: a failed read must not turn into an error the
+            // client would retry (and so send the command twice). Keep polling; at worst, 202.
+            OrchestrationMetadata? metadata;
+            try
+            {
+                metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+            }
+            catch (Exception exception) when (exception is RpcException or RequestFailedException or HttpRequestException or IOException
+                && !cancellationToken.IsCancellationRequested)
+            {
+                if (time.GetUtcNow() >= deadline)
+                {
+                    if (last is not null)
+                    {
+                        break;
+                    }
+
+                    throw new ApiException(503, "unavailable", "The session store could not be read; the command was sent and may still be applied");
+                }
+
+                await Task.Delay(delay, time, cancellationToken);
+                continue;
+            }
+
             var view = ReadView(metadata);
             if (view is null || view.Deleted)
             {

@@ -3,6 +3,7 @@ using AgentSessions.Core.Agents;
 using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Agents;
 using AgentSessions.Functions.Messages;
+using AgentSessions.Functions.Webhooks;
 using Microsoft.DurableTask;
 
 namespace AgentSessions.Functions.Sessions;
@@ -47,6 +48,11 @@ public static class SessionOrchestration
         public async Task<SessionView> RunAsync()
         {
             Publish();
+            if (input.Generation == 0)
+            {
+                Notify([SessionNotices.ForCreated(state)]);
+            }
+
             while (true)
             {
                 var (command, commandId) = await NextAsync();
@@ -55,6 +61,7 @@ public static class SessionOrchestration
                     continue;
                 }
 
+                var before = state;
                 var decision = SessionDecider.Decide(state, command, context.CurrentUtcDateTime);
                 state = decision.State;
                 if (commandId is not null)
@@ -71,6 +78,7 @@ public static class SessionOrchestration
                 }
 
                 Publish();
+                Notify(SessionNotices.Between(before, decision));
 
                 foreach (var effect in decision.Effects)
                 {
@@ -173,6 +181,25 @@ public static class SessionOrchestration
             if (results.Count > SessionView.MaxResults)
             {
                 results = results.RemoveRange(0, results.Count - SessionView.MaxResults);
+            }
+        }
+
+        /// <summary>
+        /// Hands notices to the session's webhook dispatcher. A one-way event, so a slow or dead
+        /// receiver never holds the session up; events from one orchestration arrive in order.
+        /// </summary>
+        private void Notify(IReadOnlyList<SessionNotice> notices)
+        {
+            if (input.Settings.WebhookUrl is null)
+            {
+                return;
+            }
+
+            var dispatcher = WebhookDispatch.InstanceId(context.InstanceId);
+            foreach (var notice in notices)
+            {
+                context.SendEvent(dispatcher, WebhookDispatch.EventName,
+                    new WebhookEvent(notice.Event, context.CurrentUtcDateTime, state.SessionId, notice.Data));
             }
         }
 
