@@ -45,8 +45,9 @@ public sealed partial class ApiKeyAuthenticator
             var key = raw[(separator + 1)..].Trim();
             if (!OwnerName().IsMatch(owner))
             {
+                // The owner is not echoed: a key pasted without 'owner=' would otherwise appear here.
                 throw new InvalidOperationException(
-                    $"Setting {SettingName}: entry {position} has owner '{owner}'; owners are 1-64 letters, digits, '-' or '_'.");
+                    $"Setting {SettingName}: entry {position} has an invalid owner name; owners are 1-64 letters, digits, '-' or '_'.");
             }
 
             byte[] digest;

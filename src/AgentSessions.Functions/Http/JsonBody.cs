@@ -75,7 +75,18 @@ public readonly struct JsonFields(JsonElement body)
             throw ApiException.InvalidField(name, "must be a string");
         }
 
-        var text = value.GetString()!;
+        string text;
+        try
+        {
+            text = value.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonDocument accepts lone surrogate escapes and invalid UTF-8 inside strings; they
+            // only fail when read. That is malformed input, not a server fault.
+            throw ApiException.MalformedJson($"{name} is not valid Unicode text");
+        }
+
         if (text.Length < minLength || text.Length > maxLength)
         {
             throw ApiException.InvalidField(name, minLength == maxLength

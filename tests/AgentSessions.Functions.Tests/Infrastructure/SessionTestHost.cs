@@ -7,6 +7,9 @@ using AgentSessions.Functions.Sessions;
 using Azure.Data.Tables;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing;
+using AgentSessions.Functions.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AgentSessions.Functions.Tests.Infrastructure;
 
@@ -21,14 +24,15 @@ public sealed class SessionTestHost : IAsyncDisposable
 
     private readonly DurableTaskTestHost host;
 
-    private SessionTestHost(DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents)
+    private SessionTestHost(
+        DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookOptions webhooks)
     {
         this.host = host;
         Store = store;
         Options = options;
         Agents = agents;
         Auth = ApiKeyAuthenticator.Parse($"alice={AliceKey};bob=sha256:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("bob-key"u8)).ToLowerInvariant()}");
-        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System);
+        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System, webhooks);
     }
 
     public DurableTaskClient Client => host.Client;
@@ -55,8 +59,13 @@ public sealed class SessionTestHost : IAsyncDisposable
         new AgentDefinition("agi-0-fast", AgentCatalog.ScriptedType, TimeSpan.Zero),
     ]);
 
-    public static async Task<SessionTestHost> StartAsync(AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null)
+    public static async Task<SessionTestHost> StartAsync(
+        AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null, WebhookOptions? webhooks = null)
     {
+        webhooks ??= new WebhookOptions();
+        var webhookServices = new ServiceCollection().AddWebhooks(webhooks).BuildServiceProvider();
+        var deliver = new DeliverWebhookActivity(webhookServices.GetRequiredService<IHttpClientFactory>(), webhooks, TimeProvider.System,
+            NullLogger<DeliverWebhookActivity>.Instance);
         options ??= new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20) };
         agents ??= FastAgents();
         var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
@@ -72,8 +81,12 @@ public sealed class SessionTestHost : IAsyncDisposable
                 (context, input) => new AppendMessagesActivity(store).RunAsync(input, CancellationToken.None));
             registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
                 (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
+            registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
+                (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
+            registry.AddActivityFunc<WebhookDelivery, WebhookDeliveryResult>(DeliverWebhookActivity.Name,
+                (context, delivery) => deliver.RunAsync(delivery, CancellationToken.None));
         });
-        return new SessionTestHost(host, store, claims, options, agents);
+        return new SessionTestHost(host, store, claims, options, agents, webhooks);
     }
 
     public async Task<SessionView> ViewAsync(string owner, string sessionId)

@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AgentSessions.Functions.Webhooks;
+
+public static class WebhookServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="WebhookOptions"/> (from <c>WEBHOOK_SIGNING_SECRET</c> and <c>WEBHOOKS_ALLOW_PRIVATE_NETWORKS</c>),
+    /// <see cref="WebhookUrlGuard"/> and the delivery client. Needs a <see cref="TimeProvider"/> registered too.
+    /// </summary>
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return services.AddWebhooks(WebhookOptions.FromConfiguration(configuration));
+    }
+
+    /// <summary>As <see cref="AddWebhooks(IServiceCollection, IConfiguration)"/>, with options already made (tests).</summary>
+    public static IServiceCollection AddWebhooks(this IServiceCollection services, WebhookOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        services.AddSingleton<WebhookUrlGuard>();
+        services.AddWebhookHttpClient();
+        return services;
+    }
+
+    /// <summary>
+    /// The named client <see cref="DeliverWebhookActivity.HttpClientName"/>: no client-wide timeout (each attempt is
+    /// bounded by <see cref="WebhookOptions.DeliveryTimeout"/>), no redirects (a redirect could lead anywhere,
+    /// including inside the network), no proxy and no cookies. Unless private networks are allowed, it checks the
+    /// address it actually connects to, so a DNS answer that changed after the URL check cannot reach inside.
+    /// </summary>
+    public static IHttpClientBuilder AddWebhookHttpClient(this IServiceCollection services) =>
+        services.AddHttpClient(DeliverWebhookActivity.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(provider => CreateHandler(provider.GetRequiredService<WebhookOptions>()));
+
+    private static SocketsHttpHandler CreateHandler(WebhookOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            UseProxy = false,
+            UseCookies = false,
+            ConnectTimeout = options.DeliveryTimeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        };
+        if (!options.AllowPrivateNetworks)
+        {
+            handler.ConnectCallback = ConnectToPublicAddressAsync;
+        }
+
+        return handler;
+    }
+
+    private static async ValueTask<Stream> ConnectToPublicAddressAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var host = context.DnsEndPoint.Host;
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await WebhookUrlGuard.ResolveAsync(host.TrimStart('[').TrimEnd(']'), cancellationToken);
+        }
+        catch (SocketException failure)
+        {
+            throw new HttpRequestException($"The webhook host {host} could not be resolved.", failure);
+        }
+
+        if (addresses.Length == 0)
+        {
+            throw new HttpRequestException($"The webhook host {host} could not be resolved.");
+        }
+
+        if (addresses.Any(WebhookUrlGuard.IsForbidden))
+        {
+            throw new HttpRequestException($"The webhook host {host} resolves to a loopback, private, link-local or metadata address.");
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

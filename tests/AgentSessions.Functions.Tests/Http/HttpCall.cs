@@ -1,0 +1,222 @@
+using System.Text;
+using System.Text.Json;
+using AgentSessions.Functions.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.Abstractions;
+using Microsoft.AspNetCore.Routing;
+
+namespace AgentSessions.Functions.Tests.Http;
+
+/// <summary>
+/// One HTTP request against a function method, answered the way the app answers it: the function's
+/// <see cref="IActionResult"/>, or — exactly as <see cref="ErrorBodyMiddleware"/> does — an error body
+/// for whatever it threw. Route parameters are passed to the function by the caller.
+/// </summary>
+public sealed class HttpCall
+{
+    private readonly string method;
+    private readonly string path;
+    private readonly Dictionary<string, string> headers = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<KeyValuePair<string, string?>> query = [];
+    private byte[]? body;
+    private bool declareLength = true;
+
+    public HttpCall(string method, string path)
+    {
+        this.method = method;
+        this.path = path;
+    }
+
+    public static HttpCall Get(string path) => new(HttpMethods.Get, path);
+
+    public static HttpCall Post(string path) => new(HttpMethods.Post, path);
+
+    public static HttpCall Delete(string path) => new(HttpMethods.Delete, path);
+
+    /// <summary>Sets the raw Authorization header; null sends none.</summary>
+    public HttpCall Authorization(string? value)
+    {
+        if (value is null)
+        {
+            headers.Remove("Authorization");
+        }
+        else
+        {
+            headers["Authorization"] = value;
+        }
+
+        return this;
+    }
+
+    public HttpCall Bearer(string key) => Authorization("Bearer " + key);
+
+    public HttpCall Header(string name, string value)
+    {
+        headers[name] = value;
+        return this;
+    }
+
+    public HttpCall Query(string name, string value)
+    {
+        query.Add(new(name, value));
+        return this;
+    }
+
+    /// <summary>A JSON body (UTF-8); null sends no body.</summary>
+    public HttpCall Json(string? json) => json is null ? this : Body(Encoding.UTF8.GetBytes(json));
+
+    /// <summary>Raw body bytes; with <paramref name="withContentLength"/> false the length is not declared (as with chunked transfer).</summary>
+    public HttpCall Body(byte[] bytes, bool withContentLength = true)
+    {
+        body = bytes;
+        declareLength = withContentLength;
+        headers.TryAdd("Content-Type", "application/json");
+        return this;
+    }
+
+    public DefaultHttpContext BuildContext()
+    {
+        var context = new DefaultHttpContext();
+        var request = context.Request;
+        request.Method = method;
+        request.Scheme = "http";
+        request.Host = new HostString("localhost", 7071);
+        request.Path = new PathString(path);
+        if (query.Count > 0)
+        {
+            request.QueryString = QueryString.Create(query);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            request.Headers[name] = value;
+        }
+
+        if (body is not null)
+        {
+            request.Body = new MemoryStream(body, writable: false);
+            request.ContentLength = declareLength ? body.Length : null;
+        }
+        else
+        {
+            request.Body = Stream.Null;
+            request.ContentLength = method == HttpMethods.Post ? 0 : null;
+        }
+
+        context.Response.Body = new MemoryStream();
+        return context;
+    }
+
+    /// <summary>Runs <paramref name="function"/> on the request and returns what the client would receive.</summary>
+    public async Task<HttpAnswer> InvokeAsync(Func<HttpRequest, Task<IActionResult>> function)
+    {
+        var context = BuildContext();
+        IActionResult result;
+        Exception? unhandled = null;
+        try
+        {
+            result = await function(context.Request);
+        }
+        catch (Exception exception)
+        {
+            var error = ErrorBodyMiddleware.Unwrap(exception);
+            if (error is null)
+            {
+                unhandled = exception;
+                result = ApiResults.InternalError();
+            }
+            else
+            {
+                result = ApiResults.Error(error);
+            }
+        }
+
+        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
+
+        var bytes = ((MemoryStream)context.Response.Body).ToArray();
+        var raw = Encoding.UTF8.GetString(bytes);
+        JsonDocument? document = null;
+        if (bytes.Length > 0)
+        {
+            try
+            {
+                document = JsonDocument.Parse(bytes);
+            }
+            catch (JsonException exception)
+            {
+                Assert.Fail($"{method} {path} answered {context.Response.StatusCode} with a body that is not JSON ({exception.Message}): {raw}");
+            }
+        }
+
+        return new HttpAnswer($"{method} {path}{context.Request.QueryString}", context.Response.StatusCode,
+            context.Response.ContentType, document, raw, unhandled);
+    }
+}
+
+/// <summary>What came back: status, content type and the parsed JSON body.</summary>
+public sealed class HttpAnswer(string request, int status, string? contentType, JsonDocument? body, string raw, Exception? unhandled)
+{
+    public string Request { get; } = request;
+
+    public int Status { get; } = status;
+
+    public string? ContentType { get; } = contentType;
+
+    public JsonDocument? Body { get; } = body;
+
+    public string Raw { get; } = raw;
+
+    /// <summary>The exception that became a 500, if any: no input may produce one.</summary>
+    public Exception? Unhandled { get; } = unhandled;
+
+    public JsonElement Json => Body?.RootElement ?? throw new InvalidOperationException($"{Request} answered {Status} with no body");
+
+    public string String(string property) => Json.GetProperty(property).GetString()!;
+
+    /// <summary>Fails with the whole answer (and any unhandled exception) unless the status is <paramref name="expected"/>.</summary>
+    public HttpAnswer Expect(int expected)
+    {
+        if (Status != expected)
+        {
+            Assert.Fail($"expected {expected}: {this}");
+        }
+
+        Assert.StartsWith("application/json", ContentType, StringComparison.Ordinal);
+        Assert.NotNull(Body);
+        return this;
+    }
+
+    /// <summary>
+    /// Expects an error answer: the status, then exactly the string fields error, message and detail,
+    /// with detail equal to message (and, when given, the error code).
+    /// </summary>
+    public HttpAnswer ExpectError(int expected, string? code = null)
+    {
+        Expect(expected);
+        AssertErrorBody(this, code);
+        return this;
+    }
+
+    public static void AssertErrorBody(HttpAnswer answer, string? code = null)
+    {
+        var json = answer.Json;
+        Assert.Equal(JsonValueKind.Object, json.ValueKind);
+        var names = json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(["detail", "error", "message"], names);
+        foreach (var property in json.EnumerateObject())
+        {
+            Assert.Equal(JsonValueKind.String, property.Value.ValueKind);
+            Assert.False(string.IsNullOrWhiteSpace(property.Value.GetString()), $"{property.Name} is empty in {answer.Raw}");
+        }
+
+        Assert.Equal(answer.String("message"), answer.String("detail"));
+        if (code is not null)
+        {
+            Assert.Equal(code, answer.String("error"));
+        }
+    }
+
+    public override string ToString() =>
+        $"{Request} -> {Status} {Raw}" + (Unhandled is null ? string.Empty : $"{Environment.NewLine}Unhandled exception: {Unhandled}");
+}

@@ -1,0 +1,266 @@
+using System.Text.Json;
+using AgentSessions.Functions.Sessions;
+using AgentSessions.Functions.Tests.Infrastructure;
+
+namespace AgentSessions.Functions.Tests.Http;
+
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private SessionTestHost host = null!;
+    private SessionsApi alice = null!;
+
+    public async Task InitializeAsync()
+    {
+        host = await HttpTestHost.StartAsync(azurite);
+        alice = SessionsApi.Alice(host);
+    }
+
+    public async Task DisposeAsync() => await host.DisposeAsync();
+
+    private async Task ExpectConflictAsync(Func<string, Task<HttpAnswer>> command, string id, string code, string statusAfter)
+    {
+        var answer = await command(id);
+        answer.ExpectError(409, code);
+        Assert.Equal(statusAfter, await alice.StatusOfAsync(id));
+    }
+
+    private static void ExpectApplied(HttpAnswer answer, string message, string status)
+    {
+        answer.Expect(200);
+        Assert.Equal($$"""{"success":true,"message":"{{message}}","status":"{{status}}"}""", answer.Raw);
+    }
+
+    [Fact]
+    public async Task Ready_PauseResumeCancel_Are409()
+    {
+        var id = await alice.CreateIdAsync();
+
+        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "ready");
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "ready");
+        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "ready");
+    }
+
+    [Fact]
+    public async Task Running_PauseResumeCancel_EachAnswerIsTheStateAGetSeesNext()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        Assert.Equal("running", await alice.StatusOfAsync(id));
+
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "running");
+
+        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
+        Assert.Equal("paused", await alice.StatusOfAsync(id));
+        Assert.Equal("paused", (await alice.GetAsync(id)).Expect(200).String("status"));
+
+        await ExpectConflictAsync(alice.PauseAsync, id, "already_paused", "paused");
+
+        ExpectApplied(await alice.ResumeAsync(id), "Session resumed successfully", "running");
+        Assert.Equal("running", await alice.StatusOfAsync(id));
+        Assert.Equal("running", (await alice.GetAsync(id)).Expect(200).String("status"));
+
+        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await alice.StatusOfAsync(id));
+        Assert.Equal("finished", (await alice.GetAsync(id)).Expect(200).String("status"));
+
+        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "finished");
+        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "finished");
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "finished");
+    }
+
+    [Fact]
+    public async Task Cancel_AppendsCancelledLog_AndKeepsTheSessionUsable()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
+
+        var messages = (await alice.MessagesAsync(id)).Expect(200);
+        var log = Assert.Single(messages.Json.GetProperty("messages").EnumerateArray(), m => m.GetProperty("type").GetString() == "LOG");
+        Assert.Equal("cancelled", log.GetProperty("metadata").GetProperty("reason").GetString());
+        Assert.Equal("finished", messages.String("status"));
+
+        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await alice.StatusOfAsync(id));
+    }
+
+    [Fact]
+    public async Task Paused_CancelFinishes()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
+        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await alice.StatusOfAsync(id));
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "finished");
+    }
+
+    [Fact]
+    public async Task WaitingForInput_PauseThenResume_ReturnsToWaitingForInput()
+    {
+        var id = await alice.CreateIdAsync("[ask] [steps=2] plan a trip");
+        await alice.WaitForStatusAsync(id, "waiting_for_input");
+
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "waiting_for_input");
+        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
+        Assert.Equal("paused", await alice.StatusOfAsync(id));
+        ExpectApplied(await alice.ResumeAsync(id), "Session resumed successfully", "waiting_for_input");
+        Assert.Equal("waiting_for_input", await alice.StatusOfAsync(id));
+        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await alice.StatusOfAsync(id));
+    }
+
+    [Fact]
+    public async Task Error_PauseResumeCancel_Are409_MessageStartsANewTask()
+    {
+        var id = await alice.CreateIdAsync("[fail] [steps=5] doomed");
+        await alice.WaitForStatusAsync(id, "error");
+
+        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "error");
+        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "error");
+        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "error");
+
+        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await alice.StatusOfAsync(id));
+    }
+
+    [Fact]
+    public async Task Finished_MessageStartsANewTask()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.ShortGoal);
+        await alice.WaitForStatusAsync(id, "finished");
+
+        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "finished");
+        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await alice.StatusOfAsync(id));
+    }
+
+    [Fact]
+    public async Task TwoConcurrentPauses_OneAppliedOneAlreadyPaused()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+
+        var answers = await Task.WhenAll(alice.PauseAsync(id), alice.PauseAsync(id));
+
+        var applied = Assert.Single(answers, a => a.Status == 200);
+        ExpectApplied(applied, "Session paused successfully", "paused");
+        Assert.Single(answers, a => a.Status == 409).ExpectError(409, "already_paused");
+        Assert.Equal("paused", await alice.StatusOfAsync(id));
+    }
+
+    [Fact]
+    public async Task Commands_IgnoreAnyBody()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        var call = new HttpCall("POST", $"/v1/sessions/{id}/pause").Bearer(SessionTestHost.AliceKey).Json("{ this is not json");
+        var answer = await call.InvokeAsync(r => host.SessionFunctions.PauseAsync(r, id, host.Client, default));
+        ExpectApplied(answer, "Session paused successfully", "paused");
+    }
+}
+
+/// <summary>A host whose acknowledgement bound is far shorter than the orchestration's reaction time.</summary>
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private SessionTestHost host = null!;
+    private SessionsApi alice = null!;
+
+    public async Task InitializeAsync()
+    {
+        host = await HttpTestHost.StartAsync(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromMilliseconds(1) });
+        alice = SessionsApi.Alice(host);
+    }
+
+    public async Task DisposeAsync() => await host.DisposeAsync();
+
+    private const int Attempts = 5;
+
+    /// <summary>
+    /// Messages to a running session are stored (an activity each) before the orchestration publishes
+    /// their outcome, so a few sent just before keep it busy past the 1 ms bound when the next command
+    /// arrives. Their own answers may be 200 or 202.
+    /// </summary>
+    private async Task KeepBusyAsync(string id)
+    {
+        for (var i = 0; i < 5; i++)
+        {
+            var note = await alice.SendTextAsync(id, $"note {i}");
+            Assert.True(note.Status is 200 or 202, note.ToString());
+        }
+    }
+
+    private static void AssertPendingBody(HttpAnswer answer)
+    {
+        answer.Expect(202);
+        var json = answer.Json;
+        Assert.Equal(["message", "pending", "status", "success"],
+            json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray());
+        Assert.True(json.GetProperty("success").GetBoolean());
+        Assert.True(json.GetProperty("pending").GetBoolean());
+        Assert.False(string.IsNullOrWhiteSpace(answer.String("message")));
+        Assert.Contains(answer.String("status"), SessionsApi.Statuses);
+    }
+
+    [Fact]
+    public async Task Pause_NotAppliedWithinTheBound_202Pending_ThenApplied()
+    {
+        var created = (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal }))).Expect(201);
+        Assert.Contains(created.String("status"), SessionsApi.Statuses);
+        var id = created.String("session_id");
+        await alice.WaitForStatusAsync(id, "running");
+
+        HttpAnswer? pending = null;
+        for (var attempt = 0; attempt < Attempts && pending is null; attempt++)
+        {
+            await KeepBusyAsync(id);
+            var answer = await alice.PauseAsync(id);
+            if (answer.Status == 202)
+            {
+                pending = answer;
+                break;
+            }
+
+            // Applied within the bound after all: the contract's 200, then try again from running.
+            answer.Expect(200);
+            Assert.Equal("paused", answer.String("status"));
+            Assert.True((await alice.ResumeAsync(id)).Status is 200 or 202);
+            await alice.WaitForStatusAsync(id, "running");
+        }
+
+        Assert.True(pending is not null, $"no pause answered 202 in {Attempts} attempts with a 1 ms bound");
+        AssertPendingBody(pending);
+
+        // Accepted means it will be applied, not lost.
+        await alice.WaitForStatusAsync(id, "paused");
+    }
+
+    [Fact]
+    public async Task Message_NotAppliedWithinTheBound_202Pending_ThenApplied()
+    {
+        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        await alice.WaitForStatusAsync(id, "running");
+
+        HttpAnswer? pending = null;
+        var marker = string.Empty;
+        for (var attempt = 0; attempt < Attempts && pending is null; attempt++)
+        {
+            await KeepBusyAsync(id);
+            marker = $"marker {attempt}";
+            var answer = await alice.SendTextAsync(id, marker);
+            if (answer.Status == 202)
+            {
+                pending = answer;
+            }
+            else
+            {
+                Assert.Equal("""{"success":true,"message":"Message sent successfully"}""", answer.Expect(200).Raw);
+            }
+        }
+
+        Assert.True(pending is not null, $"no message answered 202 in {Attempts} attempts with a 1 ms bound");
+        AssertPendingBody(pending);
+
+        // Accepted means it will be recorded, not lost.
+        await Eventually.ValueAsync(async () => (await alice.MessagesAsync(id)).Expect(200).Json.GetProperty("messages").EnumerateArray().ToList(),
+            ms => ms.Any(m => m.GetProperty("type").GetString() == "USER" && m.GetProperty("content").ToString() == marker),
+            null, $"'{marker}' to be recorded");
+    }
+}

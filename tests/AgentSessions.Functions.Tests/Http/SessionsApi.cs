@@ -1,0 +1,157 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using AgentSessions.Functions.Tests.Infrastructure;
+
+namespace AgentSessions.Functions.Tests.Http;
+
+/// <summary>
+/// The public routes of the API as one caller sees them, each request run through <see cref="HttpCall"/>
+/// against the function method that serves that route.
+/// </summary>
+public sealed partial class SessionsApi(SessionTestHost host, string? authorization)
+{
+    /// <summary>A goal the scripted agent keeps working on for minutes: the session stays running.</summary>
+    public const string LongGoal = "[steps=1000] [delay=200] long research task";
+
+    /// <summary>A goal the scripted agent finishes in three quick steps.</summary>
+    public const string ShortGoal = "[steps=3] short task";
+
+    public static SessionsApi Alice(SessionTestHost host) => new(host, "Bearer " + SessionTestHost.AliceKey);
+
+    public static SessionsApi Bob(SessionTestHost host) => new(host, "Bearer " + SessionTestHost.BobKey);
+
+    /// <summary>The names of every authenticated endpoint, for theories.</summary>
+    public static readonly string[] Endpoints =
+        ["create", "list", "get", "status", "pause", "resume", "cancel", "message", "messages", "delete", "delete-all"];
+
+    public static TheoryData<string> EndpointData()
+    {
+        var data = new TheoryData<string>();
+        foreach (var endpoint in Endpoints)
+        {
+            data.Add(endpoint);
+        }
+
+        return data;
+    }
+
+    private HttpCall Call(string method, string path) => new HttpCall(method, path).Authorization(authorization);
+
+    public Task<HttpAnswer> CreateAsync(string? json = null) =>
+        CreateCall(json).InvokeAsync(r => host.SessionFunctions.CreateAsync(r, host.Client, default));
+
+    public HttpCall CreateCall(string? json = null) => Call("POST", "/v1/sessions").Json(json);
+
+    public Task<HttpAnswer> CreateAsync(HttpCall call) =>
+        call.InvokeAsync(r => host.SessionFunctions.CreateAsync(r, host.Client, default));
+
+    public Task<HttpAnswer> ListAsync() =>
+        Call("GET", "/v1/sessions").InvokeAsync(r => host.SessionFunctions.ListAsync(r, host.Client, default));
+
+    public Task<HttpAnswer> GetAsync(string id) =>
+        Call("GET", $"/v1/sessions/{id}").InvokeAsync(r => host.SessionFunctions.GetAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> StatusAsync(string id) =>
+        Call("GET", $"/v1/sessions/{id}/status").InvokeAsync(r => host.SessionFunctions.GetStatusAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> PauseAsync(string id) =>
+        Call("POST", $"/v1/sessions/{id}/pause").InvokeAsync(r => host.SessionFunctions.PauseAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> ResumeAsync(string id) =>
+        Call("POST", $"/v1/sessions/{id}/resume").InvokeAsync(r => host.SessionFunctions.ResumeAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> CancelAsync(string id) =>
+        Call("POST", $"/v1/sessions/{id}/cancel").InvokeAsync(r => host.SessionFunctions.CancelAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> MessageAsync(string id, string? json) =>
+        Call("POST", $"/v1/sessions/{id}/message").Json(json)
+            .InvokeAsync(r => host.MessageFunctions.SendAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> SendTextAsync(string id, string text) =>
+        MessageAsync(id, JsonSerializer.Serialize(new Dictionary<string, string> { ["message"] = text }));
+
+    public Task<HttpAnswer> MessagesAsync(string id, params (string Name, string Value)[] query)
+    {
+        var call = Call("GET", $"/v1/sessions/{id}/messages");
+        foreach (var (name, value) in query)
+        {
+            call.Query(name, value);
+        }
+
+        return call.InvokeAsync(r => host.MessageFunctions.GetAsync(r, id, host.Client, default));
+    }
+
+    public Task<HttpAnswer> DeleteAsync(string id) =>
+        Call("DELETE", $"/v1/sessions/{id}").InvokeAsync(r => host.SessionFunctions.DeleteAsync(r, id, host.Client, default));
+
+    public Task<HttpAnswer> DeleteAllAsync() =>
+        Call("DELETE", "/v1/sessions").InvokeAsync(r => host.SessionFunctions.DeleteAllAsync(r, host.Client, default));
+
+    /// <summary>Calls the named endpoint on <paramref name="id"/> with a body valid for it.</summary>
+    public Task<HttpAnswer> InvokeAsync(string endpoint, string id) => endpoint switch
+    {
+        "create" => CreateAsync("""{"agent_name":"agi-0"}"""),
+        "list" => ListAsync(),
+        "get" => GetAsync(id),
+        "status" => StatusAsync(id),
+        "pause" => PauseAsync(id),
+        "resume" => ResumeAsync(id),
+        "cancel" => CancelAsync(id),
+        "message" => SendTextAsync(id, "hello"),
+        "messages" => MessagesAsync(id),
+        "delete" => DeleteAsync(id),
+        "delete-all" => DeleteAllAsync(),
+        _ => throw new ArgumentOutOfRangeException(nameof(endpoint), endpoint, "unknown endpoint"),
+    };
+
+    /// <summary>Creates a session and returns its id, failing unless the answer is 201.</summary>
+    public async Task<string> CreateIdAsync(string? goal = null)
+    {
+        var json = goal is null ? "{}" : JsonSerializer.Serialize(new Dictionary<string, string> { ["goal"] = goal });
+        var answer = (await CreateAsync(json)).Expect(201);
+        return answer.String("session_id");
+    }
+
+    public async Task<string> StatusOfAsync(string id) => (await StatusAsync(id)).Expect(200).String("status");
+
+    /// <summary>Polls GET …/status until it shows <paramref name="status"/>, failing after the deadline.</summary>
+    public Task<string> WaitForStatusAsync(string id, string status, TimeSpan? within = null) =>
+        Eventually.ValueAsync(() => StatusOfAsync(id), s => s == status, within, $"session {id} to show {status} over HTTP");
+
+    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")]
+    public static partial Regex WireTime();
+
+    [GeneratedRegex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    public static partial Regex LowercaseUuid();
+
+    public static readonly string[] Statuses = ["ready", "running", "waiting_for_input", "paused", "finished", "error"];
+}
+
+/// <summary>
+/// Starts a <see cref="SessionTestHost"/> for HTTP tests. The in-process Durable engine builds two
+/// default hosts per start, and each watches appsettings files for changes; with a host per test that
+/// exhausts the machine's inotify instances (a limit shared with everything else running), so config
+/// reload is turned off for this process: nothing here reloads configuration.
+/// </summary>
+public static class HttpTestHost
+{
+    static HttpTestHost() => Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
+
+    /// <remarks>
+    /// The in-process engine picks a free port and then binds it; another process on the machine can take
+    /// it in between ("address already in use"), so a start that loses that race is tried again.
+    /// </remarks>
+    public static async Task<SessionTestHost> StartAsync(AzuriteFixture azurite, AgentSessions.Functions.Sessions.SessionsOptions? options = null)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await SessionTestHost.StartAsync(azurite, options);
+            }
+            catch (IOException exception) when (attempt < 3 && exception.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+            }
+        }
+    }
+}
