@@ -49,7 +49,8 @@ public sealed partial class ScriptedAgent(TimeSpan defaultDelay, TimeProvider ti
             return new AgentStepResult(AgentStepStatus.Error, messages.ToImmutable(), memory.Write());
         }
 
-        messages.Add(Text(MessageTypes.Thought, $"Step {step} of {script.Steps}: working on \"{Shorten(request.Task)}\""));
+        var noted = request.NewUserMessages.Count == 0 ? string.Empty : $" (noted: {Shorten(string.Join(" / ", request.NewUserMessages))})";
+        messages.Add(Text(MessageTypes.Thought, $"Step {step} of {script.Steps}: working on \"{Shorten(request.Task)}\"{noted}"));
         if (script.Ask && !memory.Asked)
         {
             messages.Add(Text(MessageTypes.Question, "What should I keep in mind for this task?"));

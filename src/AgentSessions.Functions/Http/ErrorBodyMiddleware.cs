@@ -58,6 +58,7 @@ public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : I
         AgentCapabilityNotSupportedException unsupported => new ApiException(501, "not_implemented", unsupported.Message),
         AgentTransientException { StatusCode: null } unreachable => new ApiException(504, "agent_unavailable", unreachable.Message),
         AgentTransientException transient => new ApiException(502, "agent_unavailable", transient.Message),
+        AgentPermanentException { StatusCode: 404 or 501 } missing => new ApiException(501, "not_implemented", missing.Message),
         AgentPermanentException permanent => new ApiException(502, "agent_error", permanent.Message),
         _ => null,
     };
