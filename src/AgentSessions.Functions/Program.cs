@@ -1,10 +1,13 @@
 using AgentSessions.Functions;
 using AgentSessions.Functions.Http;
+using AgentSessions.Functions.Observability;
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
+builder.UseMiddleware<SessionLogScopeMiddleware>();
 builder.UseMiddleware<ErrorBodyMiddleware>();
 builder.Services.AddAgentSessions(builder.Configuration);
+builder.Services.AddObservability(builder.Configuration);
 builder.Build().Run();

@@ -1,7 +1,9 @@
 using AgentSessions.Functions.Agents;
 using AgentSessions.Functions.Auth;
+using AgentSessions.Functions.Health;
 using AgentSessions.Functions.Messages;
 using AgentSessions.Functions.Sessions;
+using AgentSessions.Functions.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -20,17 +22,16 @@ public static class ServiceRegistration
         services.AddSingleton(SessionsOptions.FromConfiguration(configuration));
         services.AddSingleton(AgentCatalog.FromConfiguration(configuration));
         services.AddAgentHttpClient();
+        Webhooks.WebhookServiceCollectionExtensions.AddWebhooks(services, configuration);
         services.AddSingleton<AgentResolver>();
         services.AddSingleton<SessionGatewayFactory>();
         services.AddSingleton(Events.EventStreamOptions.FromConfiguration(configuration));
-        var storage = configuration["AzureWebJobsStorage"];
-        if (string.IsNullOrWhiteSpace(storage))
-        {
-            throw new InvalidOperationException("Setting AzureWebJobsStorage is empty; set it to a storage connection string (UseDevelopmentStorage=true for Azurite).");
-        }
-
-        services.AddTableMessageStore(storage);
-        services.AddSingleton<ISessionClaims>(new TableSessionClaims(new Azure.Data.Tables.TableClient(storage, TableSessionClaims.DefaultTableName)));
+        // The same account the Functions host uses, by connection string locally or by managed
+        // identity on Azure (AzureWebJobsStorage__accountName / __credential / __clientId).
+        var tables = StorageConnection.CreateTableServiceClient(configuration);
+        services.AddSingleton<IMessageStore>(new TableMessageStore(tables.GetTableClient(MessageStoreOptions.DefaultTableName)));
+        services.AddSingleton<ISessionClaims>(new TableSessionClaims(tables.GetTableClient(TableSessionClaims.DefaultTableName)));
+        services.AddSessionHealth(configuration);
         return services;
     }
 }

@@ -47,7 +47,15 @@ public static class SessionOrchestration
 
         public async Task<SessionView> RunAsync()
         {
-            Publish();
+            // With commands queued (a create's goal, or commands carried over ContinueAsNew) the
+            // first publish waits until they are applied: publishing the input's state first would
+            // show a status the session has already left, e.g. "ready" for a session with a goal.
+            // Until then readers predict the view from the input with the same rules.
+            if (pending.Count == 0)
+            {
+                Publish();
+            }
+
             if (input.Generation == 0)
             {
                 Notify([SessionNotices.ForCreated(state)]);
