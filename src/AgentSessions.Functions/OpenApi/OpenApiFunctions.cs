@@ -1,16 +1,23 @@
+using AgentSessions.Functions.Auth;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 
 namespace AgentSessions.Functions.OpenApi;
 
-/// <summary><c>GET /v1/openapi.json</c>, without auth: the OpenAPI 3.1 description of the whole API.</summary>
-public sealed class OpenApiFunctions
+/// <summary>
+/// <c>GET /v1/openapi.json</c>: the OpenAPI 3.1 description of the whole API. Behind the API key
+/// like every route but health, as the contract says.
+/// </summary>
+public sealed class OpenApiFunctions(ApiKeyAuthenticator auth)
 {
     [Function("OpenApi")]
     public IActionResult Get(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/openapi.json")] HttpRequest request) =>
-        new OpenApiDocumentResult();
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/openapi.json")] HttpRequest request)
+    {
+        auth.Authenticate(request);
+        return new OpenApiDocumentResult();
+    }
 
     private sealed class OpenApiDocumentResult : IActionResult
     {

@@ -29,13 +29,6 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
             throw ApiException.InvalidField("agent_name", $"unknown agent '{agentName}'; available: {string.Join(", ", agents.Names.Order())}");
         }
 
-        // The SDKs' desktop sessions need an agent URL this service does not provide; say so now
-        // rather than hand out a session they cannot drive.
-        if (fields.OptionalString("agent_session_type", 0, 100) is { } type && type.Contains("desktop", StringComparison.OrdinalIgnoreCase))
-        {
-            throw ApiException.InvalidField("agent_session_type", "desktop sessions are not supported by this service");
-        }
-
         var session = new NewSession(
             agentName,
             fields.OptionalInt("max_steps", 1, SessionState.MaxStepsLimit) ?? SessionState.DefaultMaxSteps,

@@ -108,6 +108,16 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     }
 
     [Theory]
+    [InlineData("desktop")]
+    [InlineData("managed-cdp")]
+    [InlineData("managedcdp")]
+    public async Task Create_AnyAgentSessionType_IsAcceptedAndIgnored(string type)
+    {
+        var answer = (await alice.CreateAsync($$"""{"agent_session_type": "{{type}}"}""")).Expect(201);
+        Assert.Equal("ready", answer.String("status"));
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(100)]
     [InlineData(1000)]

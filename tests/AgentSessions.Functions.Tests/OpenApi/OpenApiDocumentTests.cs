@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Auth;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -108,7 +109,7 @@ public sealed partial class OpenApiDocumentTests
     }
 
     [Fact]
-    public void BearerAuth_OnEveryOperation_ExceptHealthAndTheDescription()
+    public void BearerAuth_OnEveryOperation_ExceptHealth()
     {
         var scheme = Root.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearerAuth");
         Assert.Equal("http", scheme.GetProperty("type").GetString());
@@ -119,7 +120,7 @@ public sealed partial class OpenApiDocumentTests
         {
             foreach (var operation in path.Value.EnumerateObject().Where(op => HttpMethods.Contains(op.Name)))
             {
-                var open = path.Name is "/v1/health" or "/v1/openapi.json";
+                var open = path.Name is "/v1/health";
                 var overrides = operation.Value.TryGetProperty("security", out var security);
                 if (open)
                 {
@@ -161,10 +162,19 @@ public sealed partial class OpenApiDocumentTests
     [Fact]
     public async Task OpenApiFunction_ServesTheDocumentInTheRepository()
     {
-        var answer = (await HttpCall.Get("/v1/openapi.json").InvokeAsync(_ => Task.FromResult(new OpenApiFunctions().Get(null!)))).Expect(200);
+        var functions = new OpenApiFunctions(ApiKeyAuthenticator.Parse("dev=dev-key-1"));
+        var answer = (await HttpCall.Get("/v1/openapi.json").Bearer("dev-key-1")
+            .InvokeAsync(request => Task.FromResult(functions.Get(request)))).Expect(200);
 
         var source = Path.Combine(RepositoryRoot(), "src", "AgentSessions.Functions", "OpenApi", "openapi.json");
         Assert.Equal(File.ReadAllText(source).ReplaceLineEndings(), answer.Raw.ReplaceLineEndings());
+    }
+
+    [Fact]
+    public async Task OpenApiFunction_NeedsAnApiKey_LikeEveryRouteButHealth()
+    {
+        var functions = new OpenApiFunctions(ApiKeyAuthenticator.Parse("dev=dev-key-1"));
+        (await HttpCall.Get("/v1/openapi.json").InvokeAsync(request => Task.FromResult(functions.Get(request)))).Expect(401);
     }
 
     private static JsonElement Deref(JsonElement element) =>
