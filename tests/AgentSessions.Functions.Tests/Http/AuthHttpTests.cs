@@ -4,19 +4,8 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class AuthHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite);
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     private static string BobDigest => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(SessionTestHost.BobKey))).ToLowerInvariant();
 
@@ -40,20 +29,20 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [MemberData(nameof(SessionsApi.EndpointData), MemberType = typeof(SessionsApi))]
     public async Task EveryEndpoint_WithoutAValidBearerKey_401WithErrorBody(string endpoint)
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
 
         foreach (var header in BadHeaders)
         {
-            var answer = await new SessionsApi(host, header).InvokeAsync(endpoint, id);
+            var answer = await new SessionsApi(Host, header).InvokeAsync(endpoint, id);
             Assert.True(answer.Status == 401, $"Authorization '{header ?? "(none)"}': {answer}");
             answer.ExpectError(401, "unauthorized");
         }
 
         // Nothing happened on anyone's behalf.
-        Assert.Equal("running", await alice.StatusOfAsync(id));
-        var list = (await alice.ListAsync()).Expect(200);
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
+        var list = (await Alice.ListAsync()).Expect(200);
         Assert.Equal(id, Assert.Single(list.Json.EnumerateArray()).GetProperty("session_id").GetString());
-        var messages = (await alice.MessagesAsync(id)).Expect(200);
+        var messages = (await Alice.MessagesAsync(id)).Expect(200);
         Assert.DoesNotContain(messages.Json.GetProperty("messages").EnumerateArray(),
             m => m.GetProperty("type").GetString() == "USER" && m.GetProperty("content").ValueKind == System.Text.Json.JsonValueKind.String
                 && m.GetProperty("content").GetString() == "hello");
@@ -63,14 +52,14 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [MemberData(nameof(SessionsApi.EndpointData), MemberType = typeof(SessionsApi))]
     public async Task EveryEndpoint_UnauthenticatedOnAnUnknownId_IsStill401(string endpoint)
     {
-        var answer = await new SessionsApi(host, null).InvokeAsync(endpoint, Guid.NewGuid().ToString("D"));
+        var answer = await new SessionsApi(Host, null).InvokeAsync(endpoint, Guid.NewGuid().ToString("D"));
         answer.ExpectError(401, "unauthorized");
     }
 
     [Fact]
     public async Task Create_UnauthenticatedWithInvalidBody_401BeforeValidation()
     {
-        var stranger = new SessionsApi(host, "Bearer nope");
+        var stranger = new SessionsApi(Host, "Bearer nope");
         (await stranger.CreateAsync("{ not json")).ExpectError(401);
         (await stranger.CreateAsync("""{"max_steps":0}""")).ExpectError(401);
     }
@@ -78,8 +67,8 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [Fact]
     public async Task Message_UnauthenticatedWithInvalidBody_401BeforeValidation()
     {
-        var id = await alice.CreateIdAsync();
-        var stranger = new SessionsApi(host, null);
+        var id = await Alice.CreateIdAsync();
+        var stranger = new SessionsApi(Host, null);
         (await stranger.MessageAsync(id, "{ not json")).ExpectError(401);
         (await stranger.MessageAsync(id, "{}")).ExpectError(401);
     }
@@ -91,16 +80,15 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData("Bearer  " + SessionTestHost.AliceKey + " ")]
     public async Task ValidKey_SchemeCaseAndSurroundingSpacesTolerated(string header)
     {
-        var answer = (await new SessionsApi(host, header).CreateAsync("{}")).Expect(201);
+        var answer = (await new SessionsApi(Host, header).CreateAsync("{}")).Expect(201);
         Assert.Equal("ready", answer.String("status"));
     }
 
     [Fact]
     public async Task HashedKeyEntry_AuthenticatesItsOwner()
     {
-        var bob = SessionsApi.Bob(host);
-        var id = await bob.CreateIdAsync();
-        (await bob.GetAsync(id)).Expect(200);
-        (await alice.GetAsync(id)).ExpectError(404);
+        var id = await Bob.CreateIdAsync();
+        (await Bob.GetAsync(id)).Expect(200);
+        (await Alice.GetAsync(id)).ExpectError(404);
     }
 }

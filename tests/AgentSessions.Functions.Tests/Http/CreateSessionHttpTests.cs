@@ -5,24 +5,13 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite);
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     [Fact]
     public async Task Create_WithoutGoal_201ReadyWithExactShape()
     {
-        var answer = (await alice.CreateAsync("""{"agent_name":"agi-0"}""")).Expect(201);
+        var answer = (await Alice.CreateAsync("""{"agent_name":"agi-0"}""")).Expect(201);
 
         var json = answer.Json;
         Assert.Equal(JsonValueKind.Object, json.ValueKind);
@@ -40,7 +29,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [Fact]
     public async Task Create_WithGoal_201RunningAndGoalEchoed()
     {
-        var answer = (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal }))).Expect(201);
+        var answer = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal }))).Expect(201);
 
         Assert.Equal(["agent_name", "created_at", "goal", "session_id", "status", "vnc_url"],
             answer.Json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray());
@@ -52,13 +41,13 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
         Assert.Matches(SessionsApi.WireTime(), answer.String("created_at"));
 
         // A GET right after the create never sees the state from before the goal.
-        Assert.Equal("running", await alice.StatusOfAsync(answer.String("session_id")));
+        Assert.Equal("running", await Alice.StatusOfAsync(answer.String("session_id")));
     }
 
     [Fact]
     public async Task Create_EmptyBody_DefaultsToAgi0Ready()
     {
-        var answer = (await alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey))).Expect(201);
+        var answer = (await Alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey))).Expect(201);
         Assert.Equal("agi-0", answer.String("agent_name"));
         Assert.Equal("ready", answer.String("status"));
         Assert.False(answer.Json.TryGetProperty("goal", out _));
@@ -70,7 +59,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("""{"goal":null,"agent_name":null,"max_steps":null,"webhook_url":null}""")]
     public async Task Create_EmptyOrNullFields_Defaults(string body)
     {
-        var answer = (await alice.CreateAsync(body)).Expect(201);
+        var answer = (await Alice.CreateAsync(body)).Expect(201);
         Assert.Equal("agi-0", answer.String("agent_name"));
         Assert.Equal("ready", answer.String("status"));
         Assert.False(answer.Json.TryGetProperty("goal", out _));
@@ -79,9 +68,9 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [Fact]
     public async Task Create_OtherAgentName_IsEchoed()
     {
-        var answer = (await alice.CreateAsync("""{"agent_name":"agi-0-fast"}""")).Expect(201);
+        var answer = (await Alice.CreateAsync("""{"agent_name":"agi-0-fast"}""")).Expect(201);
         Assert.Equal("agi-0-fast", answer.String("agent_name"));
-        var get = (await alice.GetAsync(answer.String("session_id"))).Expect(200);
+        var get = (await Alice.GetAsync(answer.String("session_id"))).Expect(200);
         Assert.Equal("agi-0-fast", get.String("agent_name"));
     }
 
@@ -101,7 +90,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
               "some_future_field": {"nested": [1, 2, 3]}
             }
             """;
-        var answer = (await alice.CreateAsync(body)).Expect(201);
+        var answer = (await Alice.CreateAsync(body)).Expect(201);
         Assert.Equal("ready", answer.String("status"));
         Assert.Equal(["agent_name", "created_at", "session_id", "status", "vnc_url"],
             answer.Json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray());
@@ -113,7 +102,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("managedcdp")]
     public async Task Create_AnyAgentSessionType_IsAcceptedAndIgnored(string type)
     {
-        var answer = (await alice.CreateAsync($$"""{"agent_session_type": "{{type}}"}""")).Expect(201);
+        var answer = (await Alice.CreateAsync($$"""{"agent_session_type": "{{type}}"}""")).Expect(201);
         Assert.Equal("ready", answer.String("status"));
     }
 
@@ -123,7 +112,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData(1000)]
     public async Task Create_MaxStepsInRange_Accepted(int maxSteps)
     {
-        (await alice.CreateAsync($$"""{"max_steps":{{maxSteps}}}""")).Expect(201);
+        (await Alice.CreateAsync($$"""{"max_steps":{{maxSteps}}}""")).Expect(201);
     }
 
     [Theory]
@@ -134,7 +123,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("{}{}")]
     public async Task Create_MalformedJson_400(string body)
     {
-        (await alice.CreateAsync(body)).ExpectError(400);
+        (await Alice.CreateAsync(body)).ExpectError(400);
     }
 
     [Theory]
@@ -146,14 +135,14 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("true")]
     public async Task Create_JsonThatIsNotAnObject_400(string body)
     {
-        (await alice.CreateAsync(body)).ExpectError(400);
+        (await Alice.CreateAsync(body)).ExpectError(400);
     }
 
     [Fact]
     public async Task Create_DeeplyNestedJson_IsNot500()
     {
         var body = "{\"x\":" + new string('[', 5000) + new string(']', 5000) + "}";
-        (await alice.CreateAsync(body)).ExpectError(400);
+        (await Alice.CreateAsync(body)).ExpectError(400);
     }
 
     [Theory]
@@ -169,7 +158,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("""{"max_steps":{}}""")]
     public async Task Create_BadMaxSteps_422(string body)
     {
-        (await alice.CreateAsync(body)).ExpectError(422);
+        (await Alice.CreateAsync(body)).ExpectError(422);
     }
 
     [Theory]
@@ -179,7 +168,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("""{"agent_name":42}""")]
     public async Task Create_UnknownOrInvalidAgentName_422(string body)
     {
-        (await alice.CreateAsync(body)).ExpectError(422);
+        (await Alice.CreateAsync(body)).ExpectError(422);
     }
 
     [Fact]
@@ -187,10 +176,10 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     {
         var atLimit = "[delay=200] [steps=1000] " + new string('g', SessionFunctions.MaxGoalLength - 25);
         Assert.Equal(SessionFunctions.MaxGoalLength, atLimit.Length);
-        var ok = (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = atLimit }))).Expect(201);
+        var ok = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = atLimit }))).Expect(201);
         Assert.Equal(atLimit, ok.String("goal"));
 
-        (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = new string('g', SessionFunctions.MaxGoalLength + 1) })))
+        (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = new string('g', SessionFunctions.MaxGoalLength + 1) })))
             .ExpectError(422);
     }
 
@@ -200,7 +189,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("""{"goal":["a"]}""")]
     public async Task Create_InvalidGoal_422(string body)
     {
-        (await alice.CreateAsync(body)).ExpectError(422);
+        (await Alice.CreateAsync(body)).ExpectError(422);
     }
 
     [Theory]
@@ -214,7 +203,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("")]
     public async Task Create_InvalidWebhookUrl_422(string url)
     {
-        var answer = (await alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }))).ExpectError(422);
+        var answer = (await Alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }))).ExpectError(422);
         Assert.StartsWith("webhook_url", answer.String("message"), StringComparison.Ordinal);
         Assert.DoesNotContain("not configured", answer.String("message"), StringComparison.Ordinal);
     }
@@ -223,7 +212,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     public async Task Create_WebhookUrlOverLimit_422()
     {
         var url = "https://example.com/" + new string('a', SessionFunctions.MaxUrlLength);
-        (await alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }))).ExpectError(422);
+        (await Alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }))).ExpectError(422);
     }
 
     [Theory]
@@ -231,9 +220,9 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("https://example.com:8443/hook?a=b")]
     public async Task Create_ValidWebhookUrl_NotRejectedAsMalformed(string url)
     {
-        // The test host configures no webhook signing secret; such a deployment refuses every webhook_url
+        // The test Host configures no webhook signing secret; such a deployment refuses every webhook_url
         // with a 422 that says so. What matters here is that the URL itself passes validation.
-        var answer = await alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }));
+        var answer = await Alice.CreateAsync(JsonSerializer.Serialize(new { webhook_url = url }));
         if (answer.Status == 422)
         {
             answer.ExpectError(422);
@@ -250,7 +239,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [InlineData("{\"agent_name\":\"\\udc00x\"}")]
     public async Task Create_StringWithLoneSurrogateEscape_IsNot500(string body)
     {
-        var answer = await alice.CreateAsync(body);
+        var answer = await Alice.CreateAsync(body);
         Assert.True(answer.Status is 400 or 422 or 201, answer.ToString());
         if (answer.Status != 201)
         {
@@ -262,7 +251,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     public async Task Create_InvalidUtf8InString_IsNot500()
     {
         byte[] body = [.. "{\"goal\":\""u8, 0xFF, 0xFE, .. "\"}"u8];
-        var answer = await alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey).Body(body));
+        var answer = await Alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey).Body(body));
         Assert.True(answer.Status is 400 or 422, answer.ToString());
         HttpAnswer.AssertErrorBody(answer);
     }
@@ -271,7 +260,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     public async Task Create_BodyWithUtf8ByteOrderMark_IsNot500()
     {
         byte[] body = [0xEF, 0xBB, 0xBF, .. """{"agent_name":"agi-0"}"""u8];
-        var answer = await alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey).Body(body));
+        var answer = await Alice.CreateAsync(HttpCall.Post("/v1/sessions").Bearer(SessionTestHost.AliceKey).Body(body));
         Assert.True(answer.Status is 201 or 400, answer.ToString());
         if (answer.Status == 400)
         {
@@ -282,29 +271,18 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
     [Fact]
     public async Task Create_ErrorsNeverStartASession()
     {
-        (await alice.CreateAsync("""{"goal":"x","max_steps":0}""")).ExpectError(422);
-        (await alice.CreateAsync("""{"goal":"x","agent_name":"nope"}""")).ExpectError(422);
-        (await alice.CreateAsync("""{"goal":"x","webhook_url":"ftp://x"}""")).ExpectError(422);
-        var list = (await alice.ListAsync()).Expect(200);
+        (await Alice.CreateAsync("""{"goal":"x","max_steps":0}""")).ExpectError(422);
+        (await Alice.CreateAsync("""{"goal":"x","agent_name":"nope"}""")).ExpectError(422);
+        (await Alice.CreateAsync("""{"goal":"x","webhook_url":"ftp://x"}""")).ExpectError(422);
+        var list = (await Alice.ListAsync()).Expect(200);
         Assert.Equal(0, list.Json.GetArrayLength());
     }
 }
 
-/// <summary>The body limit, on a host whose limit is small.</summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+/// <summary>The body limit, on a Host whose limit is small.</summary>
+public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), MaxBodyBytes = Limit })
 {
     private const int Limit = 2048;
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), MaxBodyBytes = Limit });
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     /// <summary>A valid JSON object of exactly <paramref name="size"/> bytes.</summary>
     private static byte[] Padded(int size)
@@ -319,8 +297,8 @@ public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData(false)]
     public async Task Create_BodyOverLimit_413(bool declareLength)
     {
-        var call = alice.CreateCall().Body(Padded(4096), declareLength);
-        (await alice.CreateAsync(call)).ExpectError(413);
+        var call = Alice.CreateCall().Body(Padded(4096), declareLength);
+        (await Alice.CreateAsync(call)).ExpectError(413);
     }
 
     [Theory]
@@ -328,8 +306,8 @@ public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData(false)]
     public async Task Create_BodyOneByteOverLimit_413(bool declareLength)
     {
-        var call = alice.CreateCall().Body(Padded(Limit + 1), declareLength);
-        (await alice.CreateAsync(call)).ExpectError(413);
+        var call = Alice.CreateCall().Body(Padded(Limit + 1), declareLength);
+        (await Alice.CreateAsync(call)).ExpectError(413);
     }
 
     [Theory]
@@ -337,17 +315,17 @@ public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : IAsyncLifetime
     [InlineData(false)]
     public async Task Create_BodyExactlyAtLimit_Accepted(bool declareLength)
     {
-        var call = alice.CreateCall().Body(Padded(Limit), declareLength);
-        (await alice.CreateAsync(call)).Expect(201);
+        var call = Alice.CreateCall().Body(Padded(Limit), declareLength);
+        (await Alice.CreateAsync(call)).Expect(201);
     }
 
     [Fact]
     public async Task Message_BodyOverLimit_413()
     {
-        var id = await alice.CreateIdAsync();
+        var id = await Alice.CreateIdAsync();
         var text = new string('x', 4096);
-        var answer = await alice.MessageAsync(id, JsonSerializer.Serialize(new { message = text }));
+        var answer = await Alice.MessageAsync(id, JsonSerializer.Serialize(new { message = text }));
         answer.ExpectError(413);
-        Assert.Equal("ready", await alice.StatusOfAsync(id));
+        Assert.Equal("ready", await Alice.StatusOfAsync(id));
     }
 }

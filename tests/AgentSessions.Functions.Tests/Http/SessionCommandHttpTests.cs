@@ -4,25 +4,14 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite);
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     private async Task ExpectConflictAsync(Func<string, Task<HttpAnswer>> command, string id, string code, string statusAfter)
     {
         var answer = await command(id);
         answer.ExpectError(409, code);
-        Assert.Equal(statusAfter, await alice.StatusOfAsync(id));
+        Assert.Equal(statusAfter, await Alice.StatusOfAsync(id));
     }
 
     private static void ExpectApplied(HttpAnswer answer, string message, string status)
@@ -34,142 +23,131 @@ public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
     [Fact]
     public async Task Ready_PauseResumeCancel_Are409()
     {
-        var id = await alice.CreateIdAsync();
+        var id = await Alice.CreateIdAsync();
 
-        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "ready");
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "ready");
-        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "ready");
+        await ExpectConflictAsync(Alice.PauseAsync, id, "not_running", "ready");
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "ready");
+        await ExpectConflictAsync(Alice.CancelAsync, id, "not_running", "ready");
     }
 
     [Fact]
     public async Task Running_PauseResumeCancel_EachAnswerIsTheStateAGetSeesNext()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
-        Assert.Equal("running", await alice.StatusOfAsync(id));
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
 
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "running");
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "running");
 
-        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
-        Assert.Equal("paused", await alice.StatusOfAsync(id));
-        Assert.Equal("paused", (await alice.GetAsync(id)).Expect(200).String("status"));
+        ExpectApplied(await Alice.PauseAsync(id), "Session paused successfully", "paused");
+        Assert.Equal("paused", await Alice.StatusOfAsync(id));
+        Assert.Equal("paused", (await Alice.GetAsync(id)).Expect(200).String("status"));
 
-        await ExpectConflictAsync(alice.PauseAsync, id, "already_paused", "paused");
+        await ExpectConflictAsync(Alice.PauseAsync, id, "already_paused", "paused");
 
-        ExpectApplied(await alice.ResumeAsync(id), "Session resumed successfully", "running");
-        Assert.Equal("running", await alice.StatusOfAsync(id));
-        Assert.Equal("running", (await alice.GetAsync(id)).Expect(200).String("status"));
+        ExpectApplied(await Alice.ResumeAsync(id), "Session resumed successfully", "running");
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
+        Assert.Equal("running", (await Alice.GetAsync(id)).Expect(200).String("status"));
 
-        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
-        Assert.Equal("finished", await alice.StatusOfAsync(id));
-        Assert.Equal("finished", (await alice.GetAsync(id)).Expect(200).String("status"));
+        ExpectApplied(await Alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await Alice.StatusOfAsync(id));
+        Assert.Equal("finished", (await Alice.GetAsync(id)).Expect(200).String("status"));
 
-        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "finished");
-        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "finished");
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "finished");
+        await ExpectConflictAsync(Alice.CancelAsync, id, "not_running", "finished");
+        await ExpectConflictAsync(Alice.PauseAsync, id, "not_running", "finished");
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "finished");
     }
 
     [Fact]
     public async Task Cancel_AppendsCancelledLog_AndKeepsTheSessionUsable()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
-        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
+        ExpectApplied(await Alice.CancelAsync(id), "Session cancelled successfully", "finished");
 
-        var messages = (await alice.MessagesAsync(id)).Expect(200);
+        var messages = (await Alice.MessagesAsync(id)).Expect(200);
         var log = Assert.Single(messages.Json.GetProperty("messages").EnumerateArray(), m => m.GetProperty("type").GetString() == "LOG");
         Assert.Equal("cancelled", log.GetProperty("metadata").GetProperty("reason").GetString());
         Assert.Equal("finished", messages.String("status"));
 
-        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
-        Assert.Equal("running", await alice.StatusOfAsync(id));
+        (await Alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
     }
 
     [Fact]
     public async Task Paused_CancelFinishes()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
-        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
-        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
-        Assert.Equal("finished", await alice.StatusOfAsync(id));
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "finished");
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
+        ExpectApplied(await Alice.PauseAsync(id), "Session paused successfully", "paused");
+        ExpectApplied(await Alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await Alice.StatusOfAsync(id));
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "finished");
     }
 
     [Fact]
     public async Task WaitingForInput_PauseThenResume_ReturnsToWaitingForInput()
     {
-        var id = await alice.CreateIdAsync("[ask] [steps=2] plan a trip");
-        await alice.WaitForStatusAsync(id, "waiting_for_input");
+        var id = await Alice.CreateIdAsync("[ask] [steps=2] plan a trip");
+        await Alice.WaitForStatusAsync(id, "waiting_for_input");
 
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "waiting_for_input");
-        ExpectApplied(await alice.PauseAsync(id), "Session paused successfully", "paused");
-        Assert.Equal("paused", await alice.StatusOfAsync(id));
-        ExpectApplied(await alice.ResumeAsync(id), "Session resumed successfully", "waiting_for_input");
-        Assert.Equal("waiting_for_input", await alice.StatusOfAsync(id));
-        ExpectApplied(await alice.CancelAsync(id), "Session cancelled successfully", "finished");
-        Assert.Equal("finished", await alice.StatusOfAsync(id));
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "waiting_for_input");
+        ExpectApplied(await Alice.PauseAsync(id), "Session paused successfully", "paused");
+        Assert.Equal("paused", await Alice.StatusOfAsync(id));
+        ExpectApplied(await Alice.ResumeAsync(id), "Session resumed successfully", "waiting_for_input");
+        Assert.Equal("waiting_for_input", await Alice.StatusOfAsync(id));
+        ExpectApplied(await Alice.CancelAsync(id), "Session cancelled successfully", "finished");
+        Assert.Equal("finished", await Alice.StatusOfAsync(id));
     }
 
     [Fact]
     public async Task Error_PauseResumeCancel_Are409_MessageStartsANewTask()
     {
-        var id = await alice.CreateIdAsync("[fail] [steps=5] doomed");
-        await alice.WaitForStatusAsync(id, "error");
+        var id = await Alice.CreateIdAsync("[fail] [steps=5] doomed");
+        await Alice.WaitForStatusAsync(id, "error");
 
-        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "error");
-        await ExpectConflictAsync(alice.ResumeAsync, id, "not_paused", "error");
-        await ExpectConflictAsync(alice.CancelAsync, id, "not_running", "error");
+        await ExpectConflictAsync(Alice.PauseAsync, id, "not_running", "error");
+        await ExpectConflictAsync(Alice.ResumeAsync, id, "not_paused", "error");
+        await ExpectConflictAsync(Alice.CancelAsync, id, "not_running", "error");
 
-        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
-        Assert.Equal("running", await alice.StatusOfAsync(id));
+        (await Alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
     }
 
     [Fact]
     public async Task Finished_MessageStartsANewTask()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.ShortGoal);
-        await alice.WaitForStatusAsync(id, "finished");
+        var id = await Alice.CreateIdAsync(SessionsApi.ShortGoal);
+        await Alice.WaitForStatusAsync(id, "finished");
 
-        await ExpectConflictAsync(alice.PauseAsync, id, "not_running", "finished");
-        (await alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
-        Assert.Equal("running", await alice.StatusOfAsync(id));
+        await ExpectConflictAsync(Alice.PauseAsync, id, "not_running", "finished");
+        (await Alice.SendTextAsync(id, SessionsApi.LongGoal)).Expect(200);
+        Assert.Equal("running", await Alice.StatusOfAsync(id));
     }
 
     [Fact]
     public async Task TwoConcurrentPauses_OneAppliedOneAlreadyPaused()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
 
-        var answers = await Task.WhenAll(alice.PauseAsync(id), alice.PauseAsync(id));
+        var answers = await Task.WhenAll(Alice.PauseAsync(id), Alice.PauseAsync(id));
 
         var applied = Assert.Single(answers, a => a.Status == 200);
         ExpectApplied(applied, "Session paused successfully", "paused");
         Assert.Single(answers, a => a.Status == 409).ExpectError(409, "already_paused");
-        Assert.Equal("paused", await alice.StatusOfAsync(id));
+        Assert.Equal("paused", await Alice.StatusOfAsync(id));
     }
 
     [Fact]
     public async Task Commands_IgnoreAnyBody()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
         var call = new HttpCall("POST", $"/v1/sessions/{id}/pause").Bearer(SessionTestHost.AliceKey).Json("{ this is not json");
-        var answer = await call.InvokeAsync(r => host.SessionFunctions.PauseAsync(r, id, host.Client, default));
+        var answer = await call.InvokeAsync(r => Host.SessionFunctions.PauseAsync(r, id, Host.Client, default));
         ExpectApplied(answer, "Session paused successfully", "paused");
     }
 }
 
-/// <summary>A host whose acknowledgement bound is far shorter than the orchestration's reaction time.</summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+/// <summary>A Host whose acknowledgement bound is far shorter than the orchestration's reaction time.</summary>
+public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromMilliseconds(1) })
 {
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromMilliseconds(1) });
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     private const int Attempts = 5;
 
@@ -182,7 +160,7 @@ public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
     {
         for (var i = 0; i < 5; i++)
         {
-            var note = await alice.SendTextAsync(id, $"note {i}");
+            var note = await Alice.SendTextAsync(id, $"note {i}");
             Assert.True(note.Status is 200 or 202, note.ToString());
         }
     }
@@ -202,16 +180,16 @@ public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
     [Fact]
     public async Task Pause_NotAppliedWithinTheBound_202Pending_ThenApplied()
     {
-        var created = (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal }))).Expect(201);
+        var created = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal }))).Expect(201);
         Assert.Contains(created.String("status"), SessionsApi.Statuses);
         var id = created.String("session_id");
-        await alice.WaitForStatusAsync(id, "running");
+        await Alice.WaitForStatusAsync(id, "running");
 
         HttpAnswer? pending = null;
         for (var attempt = 0; attempt < Attempts && pending is null; attempt++)
         {
             await KeepBusyAsync(id);
-            var answer = await alice.PauseAsync(id);
+            var answer = await Alice.PauseAsync(id);
             if (answer.Status == 202)
             {
                 pending = answer;
@@ -221,22 +199,22 @@ public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
             // Applied within the bound after all: the contract's 200, then try again from running.
             answer.Expect(200);
             Assert.Equal("paused", answer.String("status"));
-            Assert.True((await alice.ResumeAsync(id)).Status is 200 or 202);
-            await alice.WaitForStatusAsync(id, "running");
+            Assert.True((await Alice.ResumeAsync(id)).Status is 200 or 202);
+            await Alice.WaitForStatusAsync(id, "running");
         }
 
         Assert.True(pending is not null, $"no pause answered 202 in {Attempts} attempts with a 1 ms bound");
         AssertPendingBody(pending);
 
         // Accepted means it will be applied, not lost.
-        await alice.WaitForStatusAsync(id, "paused");
+        await Alice.WaitForStatusAsync(id, "paused");
     }
 
     [Fact]
     public async Task Message_NotAppliedWithinTheBound_202Pending_ThenApplied()
     {
-        var id = await alice.CreateIdAsync(SessionsApi.LongGoal);
-        await alice.WaitForStatusAsync(id, "running");
+        var id = await Alice.CreateIdAsync(SessionsApi.LongGoal);
+        await Alice.WaitForStatusAsync(id, "running");
 
         HttpAnswer? pending = null;
         var marker = string.Empty;
@@ -244,7 +222,7 @@ public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
         {
             await KeepBusyAsync(id);
             marker = $"marker {attempt}";
-            var answer = await alice.SendTextAsync(id, marker);
+            var answer = await Alice.SendTextAsync(id, marker);
             if (answer.Status == 202)
             {
                 pending = answer;
@@ -259,7 +237,7 @@ public sealed class PendingCommandHttpTests(AzuriteFixture azurite) : IAsyncLife
         AssertPendingBody(pending);
 
         // Accepted means it will be recorded, not lost.
-        await Eventually.ValueAsync(async () => (await alice.MessagesAsync(id)).Expect(200).Json.GetProperty("messages").EnumerateArray().ToList(),
+        await Eventually.ValueAsync(async () => (await Alice.MessagesAsync(id)).Expect(200).Json.GetProperty("messages").EnumerateArray().ToList(),
             ms => ms.Any(m => m.GetProperty("type").GetString() == "USER" && m.GetProperty("content").ToString() == marker),
             null, $"'{marker}' to be recorded");
     }

@@ -4,27 +4,16 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public sealed class SessionReadHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
-    private SessionTestHost host = null!;
-    private SessionsApi alice = null!;
-
-    public async Task InitializeAsync()
-    {
-        host = await HttpTestHost.StartAsync(azurite);
-        alice = SessionsApi.Alice(host);
-    }
-
-    public async Task DisposeAsync() => await host.DisposeAsync();
 
     [Fact]
     public async Task Get_ReturnsTheSameObjectAsCreate()
     {
-        var created = (await alice.CreateAsync("""{"agent_name":"agi-0"}""")).Expect(201);
+        var created = (await Alice.CreateAsync("""{"agent_name":"agi-0"}""")).Expect(201);
         var id = created.String("session_id");
 
-        var get = (await alice.GetAsync(id)).Expect(200);
+        var get = (await Alice.GetAsync(id)).Expect(200);
 
         Assert.Equal(created.Raw, get.Raw);
     }
@@ -32,11 +21,11 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
     [Fact]
     public async Task Get_WithGoal_ShowsGoalAndLiveStatus()
     {
-        var created = (await alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.ShortGoal }))).Expect(201);
+        var created = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = SessionsApi.ShortGoal }))).Expect(201);
         var id = created.String("session_id");
 
-        await alice.WaitForStatusAsync(id, "finished");
-        var get = (await alice.GetAsync(id)).Expect(200);
+        await Alice.WaitForStatusAsync(id, "finished");
+        var get = (await Alice.GetAsync(id)).Expect(200);
 
         Assert.Equal(["agent_name", "created_at", "goal", "session_id", "status", "vnc_url"],
             get.Json.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray());
@@ -50,8 +39,8 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
     [Fact]
     public async Task Status_IsExactlyTheStatusObject()
     {
-        var id = await alice.CreateIdAsync();
-        var answer = (await alice.StatusAsync(id)).Expect(200);
+        var id = await Alice.CreateIdAsync();
+        var answer = (await Alice.StatusAsync(id)).Expect(200);
         Assert.Equal("""{"status":"ready"}""", answer.Raw);
     }
 
@@ -62,7 +51,7 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
         var createdAt = new List<string>();
         for (var i = 0; i < 4; i++)
         {
-            var created = (await alice.CreateAsync(i % 2 == 0 ? "{}" : JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal })))
+            var created = (await Alice.CreateAsync(i % 2 == 0 ? "{}" : JsonSerializer.Serialize(new { goal = SessionsApi.LongGoal })))
                 .Expect(201);
             ids.Add(created.String("session_id"));
             createdAt.Add(created.String("created_at"));
@@ -72,7 +61,7 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
                 now => string.CompareOrdinal(now, created.String("created_at")) > 0, null, "the clock to move on");
         }
 
-        var list = (await alice.ListAsync()).Expect(200);
+        var list = (await Alice.ListAsync()).Expect(200);
 
         Assert.Equal(JsonValueKind.Array, list.Json.ValueKind);
         var items = list.Json.EnumerateArray().ToList();
@@ -98,10 +87,10 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
         var ids = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < 230; i++)
         {
-            ids.Add(await alice.CreateIdAsync());
+            ids.Add(await Alice.CreateIdAsync());
         }
 
-        var list = (await alice.ListAsync()).Expect(200);
+        var list = (await Alice.ListAsync()).Expect(200);
         var listed = list.Json.EnumerateArray().Select(s => s.GetProperty("session_id").GetString()!).ToList();
         Assert.Equal(ids.Count, listed.Count);
         Assert.True(ids.SetEquals(listed));
@@ -112,7 +101,7 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
     [Fact]
     public async Task List_NoSessions_EmptyArray()
     {
-        var list = (await alice.ListAsync()).Expect(200);
+        var list = (await Alice.ListAsync()).Expect(200);
         Assert.Equal("[]", list.Raw);
     }
 
@@ -136,29 +125,29 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
     [MemberData(nameof(MalformedIds))]
     public async Task MalformedId_404OnReadsAndCommands_DeleteNotFound(string id)
     {
-        var unknown = (await alice.GetAsync(Guid.NewGuid().ToString("D"))).ExpectError(404);
+        var unknown = (await Alice.GetAsync(Guid.NewGuid().ToString("D"))).ExpectError(404);
 
         foreach (var endpoint in new[] { "get", "status", "pause", "resume", "cancel", "message", "messages" })
         {
-            var answer = await alice.InvokeAsync(endpoint, id);
+            var answer = await Alice.InvokeAsync(endpoint, id);
             Assert.True(answer.Status == 404, $"{endpoint} '{id}': {answer}");
             answer.ExpectError(404);
             Assert.Equal(unknown.Raw, answer.Raw);
         }
 
-        var delete = (await alice.DeleteAsync(id)).Expect(200);
+        var delete = (await Alice.DeleteAsync(id)).Expect(200);
         Assert.Equal("""{"success":true,"deleted":false,"message":"Session not found"}""", delete.Raw);
     }
 
     [Fact]
     public async Task UppercaseId_IsNever500()
     {
-        var id = await alice.CreateIdAsync();
+        var id = await Alice.CreateIdAsync();
         foreach (var variant in new[] { id.ToUpperInvariant(), char.ToUpperInvariant(id[0]) + id[1..] })
         {
             foreach (var endpoint in new[] { "get", "status", "messages", "pause" })
             {
-                var answer = await alice.InvokeAsync(endpoint, variant);
+                var answer = await Alice.InvokeAsync(endpoint, variant);
                 Assert.True(answer.Status is 200 or 404 or 409, $"{endpoint} '{variant}': {answer}");
                 if (answer.Status == 200 && endpoint == "get")
                 {
@@ -172,7 +161,7 @@ public sealed class SessionReadHttpTests(AzuriteFixture azurite) : IAsyncLifetim
     [Fact]
     public async Task UnknownId_404WithErrorBody()
     {
-        var answer = (await alice.GetAsync(Guid.NewGuid().ToString("D"))).ExpectError(404);
+        var answer = (await Alice.GetAsync(Guid.NewGuid().ToString("D"))).ExpectError(404);
         Assert.Equal("not_found", answer.String("error"));
     }
 }
