@@ -8,6 +8,24 @@ if [ ! -x node_modules/.bin/azurite ] || [ package-lock.json -nt node_modules/.p
   npm ci --no-audit --no-fund || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
+# The Bicep templates in infra/ first: each file compiled counts as one test (scripts/check-bicep.sh says how).
+bicep_log=$(mktemp)
+bash scripts/check-bicep.sh 2>&1 | tee "$bicep_log"
+bicep_status=${PIPESTATUS[0]}
+bicep_summary=$(grep -E '^bicep: [0-9]+ passed, [0-9]+ failed$' "$bicep_log" | tail -n 1)
+rm -f "$bicep_log"
+if [ -n "$bicep_summary" ]; then
+  bicep_passed=$(sed -E 's/^bicep: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$bicep_summary")
+  bicep_failed=$(sed -E 's/^bicep: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$bicep_summary")
+else
+  bicep_passed=0
+  bicep_failed=0
+fi
+# A check that failed without saying what it counted is still a failure.
+if [ "$bicep_status" -ne 0 ] && [ "$bicep_failed" -eq 0 ]; then
+  bicep_failed=1
+fi
+
 log=$(mktemp)
 dotnet test Functions.sln --nologo "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -27,5 +45,22 @@ if [ "$summaries" -lt "$projects" ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
 
+# The benchmark tool (bench/, see README), run for a few seconds so it never rots: it must exit 0 and
+# print its JSON line; no timing is checked. It counts as one test. Default configuration, so it reuses
+# the build `dotnet test` just made (the solution includes it); the README's -c Release is for figures.
+bench_log=$(mktemp)
+if timeout 300 dotnet run --project bench/AgentSessions.Bench -- inprocess --sessions 5 --duration 3 >"$bench_log" \
+  && grep -q '^{"bench":"agent-sessions"' "$bench_log"; then
+  echo "bench smoke: passed"
+  bench_passed=1 bench_failed=0
+else
+  cat "$bench_log"
+  echo "bench smoke: failed (no exit 0 with a JSON line from bench/AgentSessions.Bench)"
+  bench_passed=0 bench_failed=1
+fi
+rm -f "$bench_log"
+
+passed=$((passed + bicep_passed + bench_passed))
+failed=$((failed + bicep_failed + bench_failed))
 echo "$passed passed, $failed failed"
-[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$bicep_status" -eq 0 ] && [ "$failed" -eq 0 ]
