@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Tests.Infrastructure;
 using AgentSessions.Core.Agents;
 using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Agents;
@@ -23,7 +24,7 @@ public sealed class AgentRetryTests : IAsyncLifetime
     {
         server = await FakeAgentServer.StartAsync();
         var resolver = new AgentResolver(new AgentCatalog([server.Agent()]), TimeProvider.System, server.HttpClients);
-        host = await DurableTaskTestHost.StartAsync(registry =>
+        host = await DurableTestHosts.StartAsync(registry =>
         {
             registry.AddOrchestratorFunc<StepRequest, string>(Orchestration, async (context, request) =>
             {

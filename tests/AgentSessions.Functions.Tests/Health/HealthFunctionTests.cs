@@ -94,7 +94,7 @@ public sealed class HealthFunctionTests(AzuriteFixture azurite)
     [Fact]
     public async Task TaskHubGone_503_TaskHubUnhealthyWithAnError_StorageHealthy()
     {
-        var stopped = await DurableTaskTestHost.StartAsync(_ => { });
+        var stopped = await DurableTestHosts.StartAsync(_ => { });
         var client = stopped.Client;
         await stopped.DisposeAsync();
 

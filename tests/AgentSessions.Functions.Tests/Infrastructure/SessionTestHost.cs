@@ -73,7 +73,7 @@ public sealed class SessionTestHost : IAsyncDisposable
         ISessionClaims claims = new TableSessionClaims(new TableClient(azurite.ConnectionString, "claims" + Guid.NewGuid().ToString("N")[..20]));
         var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared);
 
-        var host = await DurableTaskTestHost.StartAsync(registry =>
+        var host = await DurableTestHosts.StartAsync(registry =>
         {
             registry.AddOrchestratorFunc<SessionInput, SessionView>(SessionOrchestration.Name,
                 (context, input) => SessionOrchestration.RunAsync(context, input));

@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Tests.Infrastructure;
 using System.Text.Json;
 using AgentSessions.Functions.Webhooks;
 using Microsoft.DurableTask.Client;
@@ -40,7 +41,7 @@ public sealed class WebhookTestHost : IAsyncDisposable
         var services = new ServiceCollection().AddWebhooks(options).BuildServiceProvider();
         var activity = new DeliverWebhookActivity(services.GetRequiredService<IHttpClientFactory>(), options, TimeProvider.System,
             NullLogger<DeliverWebhookActivity>.Instance);
-        var host = await DurableTaskTestHost.StartAsync(registry =>
+        var host = await DurableTestHosts.StartAsync(registry =>
         {
             registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
                 (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
