@@ -29,7 +29,7 @@ public static class ServiceRegistration
         // The same account the Functions host uses, by connection string locally or by managed
         // identity on Azure (AzureWebJobsStorage__accountName / __credential / __clientId).
         var tables = StorageConnection.CreateTableServiceClient(configuration);
-        services.AddSingleton<IMessageStore>(new TableMessageStore(tables.GetTableClient(MessageStoreOptions.DefaultTableName)));
+        services.AddTableMessageStore(tables);
         services.AddSingleton<ISessionClaims>(new TableSessionClaims(tables.GetTableClient(TableSessionClaims.DefaultTableName)));
         services.AddSessionHealth(configuration);
         return services;

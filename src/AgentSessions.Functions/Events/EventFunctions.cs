@@ -42,11 +42,11 @@ public sealed class EventFunctions(
                 $"This endpoint only produces {EventStreamResult.ContentType}; send 'Accept: {EventStreamResult.ContentType}'");
         }
 
-        var includeHistory = MessageFunctions.QueryBool(request, "include_history", true);
-        var afterId = MessageFunctions.QueryLong(request, "after_id", 0, 0, long.MaxValue);
+        var includeHistory = Query.Bool(request, "include_history", true);
+        var afterId = Query.Long(request, "after_id", 0, 0, long.MaxValue);
         var lastEventId = LastEventId(request);
         var filter = EventTypeFilter.Parse(string.Join(',', request.Query["event_types"].Where(v => v is not null)));
-        var sanitize = MessageFunctions.QueryBool(request, "sanitize", true);
+        var sanitize = Query.Bool(request, "sanitize", true);
 
         var gateway = gateways.Create(client);
         var view = await gateway.GetAsync(owner, id, cancellationToken);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Auth;
@@ -50,9 +49,9 @@ public sealed class MessageFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
     {
         var owner = auth.Authenticate(request);
         var id = SessionFunctions.RequireSessionId(sessionId);
-        var afterId = QueryLong(request, "after_id", 0, 0, long.MaxValue);
-        var limit = (int)QueryLong(request, "limit", MaxPageSize, 1, MaxPageSize);
-        var sanitize = QueryBool(request, "sanitize", true);
+        var afterId = Query.Long(request, "after_id", 0, 0, long.MaxValue);
+        var limit = (int)Query.Long(request, "limit", MaxPageSize, 1, MaxPageSize);
+        var sanitize = Query.Bool(request, "sanitize", true);
 
         // Status first: a transcript read after it can only be newer, never missing what the status implies.
         var view = await gateways.Create(client).GetAsync(owner, id, cancellationToken);
@@ -65,30 +64,6 @@ public sealed class MessageFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
     private static MessageBody ToBody(SessionMessage message) =>
         new(message.Id, message.Type, message.Content, WireTime.Format(message.Timestamp), message.Metadata);
 
-    internal static long QueryLong(HttpRequest request, string name, long fallback, long min, long max)
-    {
-        var raw = request.Query[name].ToString();
-        if (string.IsNullOrEmpty(raw))
-        {
-            return fallback;
-        }
-
-        return long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
-            ? value
-            : throw ApiException.InvalidField(name, $"must be a whole number from {min} to {max}");
-    }
-
-    internal static bool QueryBool(HttpRequest request, string name, bool fallback)
-    {
-        var raw = request.Query[name].ToString();
-        return raw.ToLowerInvariant() switch
-        {
-            "" => fallback,
-            "true" or "1" => true,
-            "false" or "0" => false,
-            _ => throw ApiException.InvalidField(name, "must be true or false"),
-        };
-    }
 }
 
 /// <summary>

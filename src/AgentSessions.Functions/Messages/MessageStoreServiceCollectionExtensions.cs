@@ -6,23 +6,23 @@ namespace AgentSessions.Functions.Messages;
 public static class MessageStoreServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers a singleton <see cref="IMessageStore"/> backed by Azure Table storage.
-    /// <paramref name="connectionString"/> is normally the app's <c>AzureWebJobsStorage</c> setting
-    /// (<see cref="MessageStoreOptions.ConnectionStringSetting"/>); <c>UseDevelopmentStorage=true</c> targets Azurite.
+    /// Registers a singleton <see cref="IMessageStore"/> backed by Azure Table storage in the account
+    /// <paramref name="tables"/> reaches (see <c>Storage/StorageConnection</c>: connection string or
+    /// managed identity).
     /// </summary>
     public static IServiceCollection AddTableMessageStore(
         this IServiceCollection services,
-        string connectionString,
+        TableServiceClient tables,
         Action<MessageStoreOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentNullException.ThrowIfNull(tables);
 
         var options = new MessageStoreOptions();
         configure?.Invoke(options);
         TableMessageStore.ValidateTableName(options.TableName);
 
-        services.AddSingleton<IMessageStore>(_ => new TableMessageStore(new TableClient(connectionString, options.TableName)));
+        services.AddSingleton<IMessageStore>(new TableMessageStore(tables.GetTableClient(options.TableName)));
         return services;
     }
 }

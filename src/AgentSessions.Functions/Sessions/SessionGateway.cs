@@ -39,13 +39,9 @@ public sealed class SessionGateway(
     public async Task<(SessionView View, bool Created)> CreateAsync(
         string owner, NewSession request, string? idempotencyKey, CancellationToken cancellationToken)
     {
+        // Refuses the URL when webhooks are not configured, or when it targets a private network.
         if (request.WebhookUrl is { } webhookUrl)
         {
-            if (!webhooks.IsConfigured)
-            {
-                throw ApiException.InvalidField("webhook_url", $"webhooks are not configured on this deployment (setting {WebhookOptions.SigningSecretSetting})");
-            }
-
             await new WebhookUrlGuard(webhooks).EnsureAllowedAsync(webhookUrl, cancellationToken);
         }
 

@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Tests.Infrastructure;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net;
@@ -290,10 +291,7 @@ public sealed class HttpAgentTests : IAsyncLifetime
     [Fact]
     public async Task Step_NobodyListening_IsTransient()
     {
-        var closed = new TcpListener(IPAddress.Loopback, 0);
-        closed.Start();
-        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
-        closed.Stop();
+        var port = LoopbackPorts.Free();
         var agent = new HttpAgent(new AgentDefinition("gone", AgentCatalog.HttpType, TimeSpan.Zero, new Uri($"http://127.0.0.1:{port}/agent")),
             server.HttpClients);
 

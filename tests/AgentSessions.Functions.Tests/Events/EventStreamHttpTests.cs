@@ -28,7 +28,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task FullTask_StreamsUserStepsThoughtsAndDone_InOrderWithIds_ThenCloses()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=3] [delay=100] full task");
 
@@ -71,7 +71,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task Resume_WithLastEventIdMidTask_YieldsExactlyTheRemainder()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=4] [delay=250] resumable task");
 
@@ -103,7 +103,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task EventTypesFilter_SendsOnlyThoseTypes_AndStillClosesAtDone()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=3] filtered task");
         await host.WaitForStatusAsync(Alice, id, "finished");
@@ -123,7 +123,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     public async Task Heartbeat_ArrivesOnAnIdleStream_WithoutId_AndOnlyWhenAskedFor()
     {
         var options = Quick with { HeartbeatInterval = TimeSpan.FromMilliseconds(200) };
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, options);
         var idle = await CreateAsync(host, goal: null);
 
@@ -153,7 +153,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task FailingTask_StreamsTheError_ThenCloses()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[fail] [delay=100] doomed task");
 
@@ -172,7 +172,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task IncludeHistoryFalse_StartsAfterTheCurrentMessages()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=2] first task");
         var finished = await host.WaitForStatusAsync(Alice, id, "finished");
@@ -189,7 +189,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task PauseAndResume_AreStreamedAsStatusEvents()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=200] [delay=200] long task");
 
@@ -208,7 +208,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task Sanitize_CleansTextByDefault_AndKeepsItRawWhenOff()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, goal: null);
         const string raw = "[steps=1] \u001b[31mred\u001b[0m task";
@@ -223,7 +223,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task DeletedSession_EndsTheStream()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, goal: null);
         await using var stream = await server.OpenAsync(id);
@@ -239,7 +239,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     {
         // A long poll interval: the loop must let go when the client leaves, not at its next poll.
         var options = Quick with { PollInterval = TimeSpan.FromSeconds(20), HeartbeatInterval = TimeSpan.FromSeconds(60) };
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, options);
         var id = await CreateAsync(host, goal: null);
 
@@ -264,7 +264,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [InlineData("application/json;q=0.9, text/event-stream")]
     public async Task AcceptThatAllowsEventStream_Streams(string? accept)
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, "[steps=1] quick task");
 
@@ -277,7 +277,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task AcceptThatExcludesEventStream_Is406WithErrorBody()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, goal: null);
 
@@ -291,7 +291,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task OtherOwnersOrUnknownSession_Is404_AndNoKeyIs401()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, goal: null);
 
@@ -317,7 +317,7 @@ public sealed class EventStreamHttpTests(AzuriteFixture azurite)
     [Fact]
     public async Task InvalidQueryOrLastEventId_Is422()
     {
-        await using var host = await HttpTestHost.StartAsync(azurite);
+        await using var host = await SessionTestHost.StartAsync(azurite);
         await using var server = await EventStreamServer.StartAsync(host, Quick);
         var id = await CreateAsync(host, goal: null);
 

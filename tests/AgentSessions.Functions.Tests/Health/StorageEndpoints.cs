@@ -8,14 +8,7 @@ namespace AgentSessions.Functions.Tests.Health;
 public static class StorageEndpoints
 {
     /// <summary>A loopback port that was free a moment ago and has no listener now: connections are refused.</summary>
-    public static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    public static int ClosedPort() => LoopbackPorts.Free();
 
     public static string ConnectionString(int port) =>
         $"DefaultEndpointsProtocol=http;AccountName={AzuriteFixture.AccountName};AccountKey={AzuriteFixture.AccountKey};" +

@@ -15,7 +15,7 @@ public sealed class DeleteSessionHttpTests(AzuriteFixture azurite) : IAsyncLifet
 
     public async Task InitializeAsync()
     {
-        host = await HttpTestHost.StartAsync(azurite);
+        host = await SessionTestHost.StartAsync(azurite);
         alice = SessionsApi.Alice(host);
     }
 

@@ -18,7 +18,7 @@ public abstract class HostedHttpTests(AzuriteFixture azurite, SessionsOptions? o
 
     public async Task InitializeAsync()
     {
-        Host = await HttpTestHost.StartAsync(azurite, options);
+        Host = await SessionTestHost.StartAsync(azurite, options);
         Alice = SessionsApi.Alice(Host);
         Bob = SessionsApi.Bob(Host);
     }

@@ -14,7 +14,7 @@ public sealed class MessageHttpTests(AzuriteFixture azurite) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        host = await HttpTestHost.StartAsync(azurite);
+        host = await SessionTestHost.StartAsync(azurite);
         alice = SessionsApi.Alice(host);
     }
 

@@ -12,7 +12,7 @@ public sealed class SessionExpiryHttpTests(AzuriteFixture azurite) : IAsyncLifet
 
     public async Task InitializeAsync()
     {
-        host = await HttpTestHost.StartAsync(azurite,
+        host = await SessionTestHost.StartAsync(azurite,
             new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), IdleTimeout = TimeSpan.FromSeconds(1) });
         alice = SessionsApi.Alice(host);
     }

@@ -126,32 +126,3 @@ public sealed partial class SessionsApi(SessionTestHost host, string? authorizat
 
     public static readonly string[] Statuses = ["ready", "running", "waiting_for_input", "paused", "finished", "error"];
 }
-
-/// <summary>
-/// Starts a <see cref="SessionTestHost"/> for HTTP tests. The in-process Durable engine builds two
-/// default hosts per start, and each watches appsettings files for changes; with a host per test that
-/// exhausts the machine's inotify instances (a limit shared with everything else running), so config
-/// reload is turned off for this process: nothing here reloads configuration.
-/// </summary>
-public static class HttpTestHost
-{
-    static HttpTestHost() => Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
-
-    /// <remarks>
-    /// The in-process engine picks a free port and then binds it; another process on the machine can take
-    /// it in between ("address already in use"), so a start that loses that race is tried again.
-    /// </remarks>
-    public static async Task<SessionTestHost> StartAsync(AzuriteFixture azurite, AgentSessions.Functions.Sessions.SessionsOptions? options = null)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await SessionTestHost.StartAsync(azurite, options);
-            }
-            catch (IOException exception) when (attempt < 3 && exception.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
-            {
-            }
-        }
-    }
-}

@@ -11,8 +11,15 @@ namespace AgentSessions.Functions.Tests.Infrastructure;
 /// random port of its own otherwise, and with many hosts per test run two can pick the same one;
 /// a port taken between the check and the bind is retried on another.
 /// </summary>
+/// <remarks>
+/// Each engine builds two default hosts, and each watches appsettings files for changes; with an
+/// engine per test that exhausts the machine's inotify instances (a limit shared with everything
+/// else running), so config reload is off for the test process: nothing here reloads configuration.
+/// </remarks>
 public static class DurableTestHosts
 {
+    static DurableTestHosts() => Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
+
     private const int Attempts = 5;
 
     public static async Task<DurableTaskTestHost> StartAsync(Action<DurableTaskRegistry> register)
@@ -21,19 +28,12 @@ public static class DurableTestHosts
         {
             try
             {
-                return await DurableTaskTestHost.StartAsync(register, new DurableTaskTestHostOptions { Port = FreePort() });
+                return await DurableTaskTestHost.StartAsync(register, new DurableTaskTestHostOptions { Port = LoopbackPorts.Free() });
             }
             catch (Exception exception) when (attempt < Attempts && IsAddressInUse(exception))
             {
             }
         }
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static bool IsAddressInUse(Exception exception)

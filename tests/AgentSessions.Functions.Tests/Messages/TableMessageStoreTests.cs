@@ -255,7 +255,7 @@ public sealed class TableMessageStoreTests(AzuriteFixture azurite)
     {
         var tableName = NewTableName();
         using var provider = new ServiceCollection()
-            .AddTableMessageStore(azurite.ConnectionString, options => options.TableName = tableName)
+            .AddTableMessageStore(new TableServiceClient(azurite.ConnectionString), options => options.TableName = tableName)
             .BuildServiceProvider();
         var store = provider.GetRequiredService<IMessageStore>();
         var key = NewSessionKey();

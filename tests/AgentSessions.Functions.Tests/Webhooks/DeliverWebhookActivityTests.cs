@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Tests.Infrastructure;
 using System.Text;
 using System.Text.Json;
 using AgentSessions.Functions.Webhooks;
@@ -72,7 +73,7 @@ public sealed class DeliverWebhookActivityTests : IAsyncLifetime
     [Fact]
     public async Task NothingListening_Throws()
     {
-        var url = $"http://127.0.0.1:{WebhookReceiver.FreePort()}/hook";
+        var url = $"http://127.0.0.1:{LoopbackPorts.Free()}/hook";
         await Assert.ThrowsAsync<WebhookDeliveryException>(() => Activity().RunAsync(Delivery(url), default));
     }
 

@@ -81,21 +81,6 @@ public sealed class WebhookReceiver : IAsyncDisposable
         return receiver;
     }
 
-    /// <summary>A loopback port nothing listens on (yet).</summary>
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try
-        {
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        finally
-        {
-            listener.Stop();
-        }
-    }
-
     /// <summary>A receiver that hangs until the sender gives up.</summary>
     public static async Task<int> NeverAnswer(CancellationToken aborted)
     {
