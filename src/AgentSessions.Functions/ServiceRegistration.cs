@@ -18,6 +18,8 @@ public static class ServiceRegistration
     public static IServiceCollection AddAgentSessions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(TimeProvider.System);
+        // Durable payloads (inputs, custom status, events, activity data) in the app's one JSON configuration.
+        services.Configure<Microsoft.Azure.Functions.Worker.WorkerOptions>(Durable.DurableJson.Configure);
         services.AddSingleton(ApiKeyAuthenticator.Parse(configuration[ApiKeyAuthenticator.SettingName]));
         services.AddSingleton(SessionsOptions.FromConfiguration(configuration));
         services.AddSingleton(AgentCatalog.FromConfiguration(configuration));

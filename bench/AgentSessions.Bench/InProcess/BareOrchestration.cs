@@ -31,9 +31,9 @@ public static class BareOrchestration
             }
 
             recent = recent.Add(command.Id);
-            if (recent.Count > SessionView.MaxResults)
+            if (recent.Count > SessionStatusSnapshot.MaxResults)
             {
-                recent = recent.RemoveRange(0, recent.Count - SessionView.MaxResults);
+                recent = recent.RemoveRange(0, recent.Count - SessionStatusSnapshot.MaxResults);
             }
 
             context.SetCustomStatus(new Status(recent));

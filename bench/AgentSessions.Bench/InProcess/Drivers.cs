@@ -155,7 +155,7 @@ public sealed class SessionDriver(Engine engine, bool viaGateway) : IMessageDriv
         if (!viaGateway)
         {
             return await AckClient.SendAsync(engine.Client, SessionIds.InstanceId(Engine.Owner, session),
-                new CommandEnvelope(Guid.NewGuid().ToString("N"), kind, text), Check, engine.Options.AckTimeout, Polls, cancellationToken);
+                new CommandEnvelope(CommandEnvelope.NewId(), kind, text), Check, engine.Options.AckTimeout, Polls, cancellationToken);
         }
 
         try
@@ -235,7 +235,7 @@ public sealed class BareDriver(Engine engine) : ISessionDriver
     }
 
     public Task<CallOutcome> CommandAsync(string session, string kind, string? text, CancellationToken cancellationToken) =>
-        AckClient.SendAsync(engine.Client, session, new CommandEnvelope(Guid.NewGuid().ToString("N"), kind, text), Check,
+        AckClient.SendAsync(engine.Client, session, new CommandEnvelope(CommandEnvelope.NewId(), kind, text), Check,
             engine.Options.AckTimeout, Polls, cancellationToken);
 
     public Task DeleteAsync(string session, CancellationToken cancellationToken) =>

@@ -1,43 +1,25 @@
-using System.Net;
-using System.Net.Sockets;
-using AgentSessions.Core.Agents;
-using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Agents;
-using AgentSessions.Functions.Messages;
 using AgentSessions.Functions.Sessions;
-using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
+using AgentSessions.Testing;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
-using Microsoft.DurableTask.Testing.Sidecar;
-using Microsoft.DurableTask.Testing.Sidecar.Grpc;
-using Microsoft.DurableTask.Worker;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-
 namespace AgentSessions.Bench.InProcess;
 
 /// <summary>
-/// The real session orchestration and activities, plus the bare reference orchestration, on the pieces of
-/// Microsoft.DurableTask.InProcessTestHost: its in-memory orchestration service and gRPC sidecar on loopback,
-/// and a Durable Task worker and client over that channel, put together as <c>DurableTaskTestHost.StartAsync</c>
-/// does, and with the activities registered as the test suite's SessionTestHost registers them. The one
-/// difference: the sidecar's work-item slots are set (see <see cref="SlotsOrchestrationService{TInner}"/>).
+/// The real session orchestration and activities, plus the bare reference orchestration, on the in-memory engine of
+/// the test suite (<see cref="DurableEngine"/>: the test host's orchestration service behind its gRPC sidecar with the
+/// Functions host's rules, and a Durable Task worker and client over that channel, serializing as the app does),
+/// with the activities registered as the tests register them. The work-item slots are set (see <see cref="EngineLimits"/>).
 /// </summary>
 public sealed class Engine : IAsyncDisposable
 {
     public const string Owner = "bench";
     public const string AgentName = "agi-0";
 
-    private static volatile bool stopping;
+    private readonly DurableEngine host;
 
-    private readonly DurableTaskTestHost host;
-
-    private Engine(DurableTaskTestHost host, InMemoryMessageStore store, SessionsOptions options, EngineLimits limits)
+    private Engine(DurableEngine host, InMemoryMessageStore store, SessionsOptions options, EngineLimits limits)
     {
         this.host = host;
         Store = store;
@@ -63,68 +45,16 @@ public sealed class Engine : IAsyncDisposable
         // The agent's step delay comes from the [delay=MS] marker of each task, so this default is never used.
         var agents = new AgentCatalog([new AgentDefinition(AgentName, AgentCatalog.ScriptedType, TimeSpan.FromSeconds(1))]);
         var resolver = new AgentResolver(agents, TimeProvider.System, new NoHttpClients());
+        var app = AppTasks.Register(new AppTaskServices(store, resolver));
         void Register(DurableTaskRegistry registry)
         {
-            registry.AddOrchestratorFunc<SessionInput, SessionView>(SessionOrchestration.Name,
-                (context, input) => SessionOrchestration.RunAsync(context, input));
-            registry.AddActivityFunc<AppendMessagesInput>(AppendMessagesActivity.Name,
-                (context, input) => new AppendMessagesActivity(store).RunAsync(input, CancellationToken.None));
-            registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
-                (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
+            app(registry);
             registry.AddOrchestratorFunc<BareOrchestration.Input, string>(BareOrchestration.Name,
                 (context, input) => BareOrchestration.RunAsync(context, input));
         }
 
-        var service = new SlotsOrchestrationService<InMemoryOrchestrationService>(
-            new InMemoryOrchestrationService(null), limits.OrchestrationSlots, limits.ActivitySlots);
-        var address = $"http://127.0.0.1:{FreePort()}";
-        var sidecar = Host.CreateDefaultBuilder()
-            .ConfigureLogging(Quiet)
-            .ConfigureWebHostDefaults(web =>
-            {
-                web.UseUrls(address);
-                web.ConfigureKestrel(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.Protocols = HttpProtocols.Http2));
-                web.ConfigureServices(services =>
-                {
-                    services.AddGrpc();
-                    services.AddSingleton<DurableTask.Core.IOrchestrationService>(service);
-                    services.AddSingleton<DurableTask.Core.IOrchestrationServiceClient>(service);
-                    services.AddSingleton<TaskHubGrpcServer>();
-                });
-                web.Configure(app =>
-                {
-                    app.UseRouting();
-                    app.UseEndpoints(endpoints => endpoints.MapGrpcService<TaskHubGrpcServer>());
-                });
-            })
-            .Build();
-        await sidecar.StartAsync();
-
-        var channel = GrpcChannel.ForAddress(address);
-        var worker = Host.CreateDefaultBuilder()
-            .ConfigureLogging(Quiet)
-            .ConfigureServices(services =>
-            {
-                services.ConfigureAll<DurableTaskWorkerOptions>(o =>
-                {
-                    o.Concurrency.MaximumConcurrentOrchestrationWorkItems = limits.OrchestrationSlots;
-                    o.Concurrency.MaximumConcurrentActivityWorkItems = limits.ActivitySlots;
-                });
-                services.AddDurableTaskWorker(builder =>
-                {
-                    builder.UseGrpc(channel);
-                    builder.AddTasks(Register);
-                });
-                services.AddDurableTaskClient(builder =>
-                {
-                    builder.UseGrpc(channel);
-                    builder.RegisterDirectly();
-                });
-            })
-            .Build();
-        await worker.StartAsync();
-
-        var host = new DurableTaskTestHost(sidecar, worker, channel, worker.Services.GetRequiredService<DurableTaskClient>());
+        var host = await DurableEngine.StartAsync(new DurableEngineOptions(DurableEngineKind.InMemory,
+            OrchestrationSlots: limits.OrchestrationSlots, ActivitySlots: limits.ActivitySlots, Logging: QuietLogging), Register);
         return new Engine(host, store, options, limits);
     }
 
@@ -135,35 +65,29 @@ public sealed class Engine : IAsyncDisposable
         return host.DisposeAsync();
     }
 
+    private static volatile bool stopping;
+
     /// <summary>Warnings and errors only, and on stderr: stdout carries the results.</summary>
-    private static void Quiet(ILoggingBuilder logging)
+    private static readonly ILoggerFactory QuietLogging = LoggerFactory.Create(logging =>
     {
-        logging.ClearProviders();
         logging.SetMinimumLevel(LogLevel.Warning);
         logging.AddFilter((_, level) => !stopping && level >= LogLevel.Warning);
         logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        try
-        {
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        finally
-        {
-            listener.Stop();
-        }
-    }
+    });
 
     /// <summary>Creates with an Idempotency-Key are not part of the benchmark, so claims are never taken.</summary>
     private sealed class NoSessionClaims : ISessionClaims
     {
-        public Task<bool> TryClaimAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult(true);
+        public Task<bool> TryClaimAsync(string instanceId, CancellationToken cancellationToken, string? purpose = null) => Task.FromResult(true);
+
+        public Task<SessionClaim?> GetAsync(string instanceId, CancellationToken cancellationToken, string? purpose = null) =>
+            Task.FromResult<SessionClaim?>(null);
+
+        public Task<bool> TryTakeOverAsync(SessionClaim stale, CancellationToken cancellationToken) => Task.FromResult(false);
 
         public Task ReleaseAsync(string instanceId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task MarkDeletedAsync(string instanceId, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Only scripted agents run here; they make no HTTP calls.</summary>
@@ -175,7 +99,7 @@ public sealed class Engine : IAsyncDisposable
 
 /// <summary>
 /// Work items the engine runs at once, in the sidecar's dispatchers and in the worker alike. The test host's
-/// own default is one per core; the Functions app's host.json allows 16 of each per instance.
+/// own default is one per core; the Functions app's host.json allows 32 orchestrations and 100 activities per instance.
 /// </summary>
 public sealed record EngineLimits(int OrchestrationSlots, int ActivitySlots)
 {

@@ -27,3 +27,9 @@ public sealed record DeleteSession : SessionCommand;
 
 /// <summary>The agent's browser moved to <paramref name="Url"/> at the user's request.</summary>
 public sealed record NavigateTo(string Url) : SessionCommand;
+
+/// <summary>
+/// The session's orchestration failed and is started again from what was kept: the task that was running is lost,
+/// the session shows <c>error</c> with <paramref name="Reason"/>, and the next message starts a new task.
+/// </summary>
+public sealed record RecoverSession(string Reason) : SessionCommand;

@@ -26,6 +26,7 @@ public static class SessionDecider
             FailStep failure => OnStepFailed(draft, failure),
             DeleteSession => OnDelete(draft),
             NavigateTo navigate => OnNavigate(draft, navigate),
+            RecoverSession recover => OnRecover(draft, recover),
             _ => throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command"),
         };
 
@@ -89,12 +90,12 @@ public static class SessionDecider
         var state = draft.State;
         if (state.Paused)
         {
-            return new RejectedOutcome(RejectionCodes.AlreadyPaused, "Session is already paused");
+            return Reject(RejectionCodes.AlreadyPaused, state, cancel: false);
         }
 
         if (state.Status is not (SessionStatus.Running or SessionStatus.WaitingForInput))
         {
-            return new RejectedOutcome(RejectionCodes.NotRunning, $"Session is {state.Status.ToWire()}, not running");
+            return Reject(RejectionCodes.NotRunning, state, cancel: false);
         }
 
         draft.State = state with { Paused = true };
@@ -106,7 +107,7 @@ public static class SessionDecider
         var state = draft.State;
         if (!state.Paused)
         {
-            return new RejectedOutcome(RejectionCodes.NotPaused, $"Session is {state.VisibleStatus.ToWire()}, not paused");
+            return Reject(RejectionCodes.NotPaused, state, cancel: false);
         }
 
         draft.State = state with { Paused = false, Held = ImmutableList<UserMessage>.Empty };
@@ -123,7 +124,7 @@ public static class SessionDecider
         var state = draft.State;
         if (!state.Paused && state.Status is not (SessionStatus.Running or SessionStatus.WaitingForInput))
         {
-            return new RejectedOutcome(RejectionCodes.NotRunning, $"Session is {state.Status.ToWire()}, no task to cancel");
+            return Reject(RejectionCodes.NotRunning, state, cancel: true);
         }
 
         // Messages held during a pause belonged to the task being abandoned; they stay in the
@@ -235,11 +236,36 @@ public static class SessionDecider
         return CommandOutcome.Accepted;
     }
 
+    private static RejectedOutcome Reject(string code, SessionState state, bool cancel) =>
+        new(code, RejectionCodes.Explain(code, state.VisibleStatus.ToWire(), cancel));
+
     private static CommandOutcome OnNavigate(Draft draft, NavigateTo navigate)
     {
-        draft.State = draft.State with { CurrentUrl = navigate.Url };
+        // Where an agent says its browser ended up can be longer than any URL a user may send; such a page is logged
+        // but not remembered, so the state stays small.
+        draft.State = draft.State with { CurrentUrl = navigate.Url.Length <= SessionState.MaxUrlLength ? navigate.Url : null };
         draft.Append(MessageTypes.Log, JsonSerializer.SerializeToElement($"Navigated to {navigate.Url}"),
             JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["event"] = "navigate", ["url"] = navigate.Url }));
+        return CommandOutcome.Accepted;
+    }
+
+    private static CommandOutcome OnRecover(Draft draft, RecoverSession recover)
+    {
+        if (draft.State.Deleted)
+        {
+            return CommandOutcome.Ignored;
+        }
+
+        var text = $"The session stopped unexpectedly and was restarted; the task in progress was lost. ({recover.Reason})";
+        draft.State = draft.State with
+        {
+            Status = SessionStatus.Error,
+            Paused = false,
+            Task = null,
+            Held = ImmutableList<UserMessage>.Empty,
+            Reason = Shorten(recover.Reason),
+        };
+        draft.Append(MessageTypes.Error, JsonSerializer.SerializeToElement(text), Metadata("reason", "session_failed"));
         return CommandOutcome.Accepted;
     }
 
@@ -253,7 +279,7 @@ public static class SessionDecider
     private static void EndTask(Draft draft, SessionStatus status, string? reason)
     {
         var unread = draft.State.Task?.UnreadInput ?? ImmutableList<string>.Empty;
-        draft.State = draft.State with { Status = status, Task = null, Reason = reason };
+        draft.State = draft.State with { Status = status, Task = null, Reason = Shorten(reason) };
         foreach (var text in unread)
         {
             Deliver(draft, new UserMessage(text, StartUrl: null));
@@ -303,6 +329,24 @@ public static class SessionDecider
         fields["task"] = JsonSerializer.SerializeToElement(taskNumber);
         fields["step"] = JsonSerializer.SerializeToElement(stepNumber);
         return JsonSerializer.SerializeToElement(fields);
+    }
+
+    /// <summary>Reasons can be as long as an agent's error text; the state keeps the start of it.</summary>
+    private static string? Shorten(string? reason)
+    {
+        if (reason is not { Length: > SessionState.MaxReasonLength })
+        {
+            return reason;
+        }
+
+        // Never cut a surrogate pair in half.
+        var cut = SessionState.MaxReasonLength - 1;
+        if (char.IsHighSurrogate(reason[cut - 1]))
+        {
+            cut--;
+        }
+
+        return reason[..cut] + "…";
     }
 
     private static JsonElement Metadata(string key, string value) =>

@@ -24,6 +24,19 @@ public static class RejectionCodes
     public const string AlreadyPaused = "already_paused";
     public const string NotPaused = "not_paused";
     public const string NotRunning = "not_running";
+
+    /// <summary>
+    /// The message of a rejection, from its code, the visible status the session was in and whether the command was a
+    /// cancel: so a rejection can travel as its code alone and be explained the same way wherever it is read.
+    /// </summary>
+    public static string Explain(string code, string visibleStatus, bool cancel) => code switch
+    {
+        AlreadyPaused => "Session is already paused",
+        NotPaused => $"Session is {visibleStatus}, not paused",
+        NotRunning when cancel => $"Session is {visibleStatus}, no task to cancel",
+        NotRunning => $"Session is {visibleStatus}, not running",
+        _ => $"Session is {visibleStatus}; the command was refused ({code})",
+    };
 }
 
 /// <summary>Work the orchestration must do after a decision, in this order.</summary>
@@ -42,6 +55,8 @@ public sealed record EndSession : SessionEffect;
 public sealed record SessionMessage(long Id, string Type, JsonElement Content, DateTimeOffset Timestamp, JsonElement Metadata);
 
 /// <summary>What an agent is given to execute one step.</summary>
+/// <param name="InstanceId">The session's key in the service's stores (owner-qualified), filled in by the orchestration
+/// when it runs the step, for agents that read the session's messages.</param>
 public sealed record StepRequest(
     string SessionId,
     string AgentName,
@@ -51,6 +66,7 @@ public sealed record StepRequest(
     string Task,
     string? StartUrl,
     ImmutableList<string> NewUserMessages,
-    string? AgentState = null);
+    string? AgentState = null,
+    string? InstanceId = null);
 
 public sealed record SessionDecision(SessionState State, CommandOutcome Outcome, ImmutableList<SessionEffect> Effects);

@@ -33,6 +33,12 @@ public sealed record SessionState(
     public const int DefaultMaxSteps = 100;
     public const int MaxStepsLimit = 1000;
 
+    /// <summary>A reason is kept this short in the state (the whole text is in the ERROR message).</summary>
+    public const int MaxReasonLength = 300;
+
+    /// <summary>The longest URL the state remembers as the browser's current page (the contract's URL limit).</summary>
+    public const int MaxUrlLength = 2000;
+
     /// <summary>What clients see: <c>paused</c> overlays the work status.</summary>
     public SessionStatus VisibleStatus => Paused ? SessionStatus.Paused : Status;
 

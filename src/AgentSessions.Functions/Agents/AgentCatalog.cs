@@ -38,6 +38,7 @@ public sealed class AgentCatalog
 }
 
 /// <summary>One configured agent.</summary>
+/// <param name="Timeout">How long one call to the agent may take (<c>TimeoutSeconds</c>); null or zero for the type's default.</param>
 public sealed record AgentDefinition(
     string Name,
     string Type,
@@ -47,6 +48,18 @@ public sealed record AgentDefinition(
     string? HeaderValue = null,
     TimeSpan? Timeout = null)
 {
+    /// <summary>The longest step a scripted agent's <c>[delay=MS]</c> marker can ask for.</summary>
+    public static readonly TimeSpan LongestScriptedStep = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long one attempt of a step can take: the configured timeout, else an http agent's 30 s or the longest
+    /// scripted step. A session fixes this when it is created and runs a step again that has not reported back within
+    /// it (plus a margin), e.g. because the worker running it died.
+    /// </summary>
+    public TimeSpan StepTimeout => Timeout is { } timeout && timeout > TimeSpan.Zero ? timeout
+        : Type == AgentCatalog.HttpType ? HttpAgent.DefaultTimeout
+        : LongestScriptedStep;
+
     public static AgentDefinition From(string name, IConfigurationSection section)
     {
         var type = (section["Type"] ?? AgentCatalog.ScriptedType).Trim().ToLowerInvariant();
@@ -65,9 +78,9 @@ public sealed record AgentDefinition(
             }
         }
 
-        var timeoutSeconds = ReadInt(section, name, "TimeoutSeconds", 30);
+        var timeoutSeconds = ReadInt(section, name, "TimeoutSeconds", 0);
         return new AgentDefinition(name, type, TimeSpan.FromMilliseconds(delayMs), url, section["HeaderName"], section["HeaderValue"],
-            TimeSpan.FromSeconds(timeoutSeconds));
+            timeoutSeconds > 0 ? TimeSpan.FromSeconds(timeoutSeconds) : null);
     }
 
     private static int ReadInt(IConfigurationSection section, string name, string key, int fallback)

@@ -3,10 +3,10 @@ using Microsoft.DurableTask;
 namespace AgentSessions.Functions.Agents;
 
 /// <summary>
-/// How the orchestration retries the agent step activity: only failures caused by <see cref="AgentTransientException"/>
-/// (unreachable, timed out, HTTP 408/429/5xx), at most <see cref="MaxAttempts"/> attempts in all, 1 s, 2 s, 4 s apart
-/// (doubling, capped at 15 s). Anything else fails the step at once, so a broken contract is reported at once
-/// and an endpoint that keeps failing ends the task with ERROR after the last attempt.
+/// How the orchestration retries an agent step (see <see cref="AgentStepRunner"/>): only failures caused by
+/// <see cref="AgentTransientException"/> (unreachable, timed out, HTTP 408/429/5xx), at most <see cref="MaxAttempts"/>
+/// attempts in all, 1 s, 2 s, 4 s apart (doubling, capped at 15 s). Anything else fails the step at once, so a broken
+/// contract is reported at once and an endpoint that keeps failing ends the task with ERROR after the last attempt.
 /// </summary>
 public static class AgentRetry
 {
@@ -15,15 +15,9 @@ public static class AgentRetry
     public const double BackoffCoefficient = 2;
     public static readonly TimeSpan MaxRetryInterval = TimeSpan.FromSeconds(15);
 
-    /// <summary>Pass to <c>context.CallActivityAsync&lt;AgentStepResult&gt;(RunAgentStepActivity.Name, request, AgentRetry.Policy)</c>.</summary>
-    public static TaskOptions Policy { get; } = Create(MaxAttempts, FirstRetryInterval, MaxRetryInterval);
-
-    /// <summary>The same filtering with other numbers (tests use short intervals).</summary>
-    public static TaskOptions Create(int maxAttempts, TimeSpan firstRetryInterval, TimeSpan maxRetryInterval) =>
-        TaskOptions.FromRetryPolicy(new RetryPolicy(maxAttempts, firstRetryInterval, BackoffCoefficient, maxRetryInterval)
-        {
-            HandleFailure = IsTransient,
-        });
+    /// <summary>The wait before retry number <paramref name="retry"/> (1 for the first retry).</summary>
+    public static TimeSpan Delay(int retry, TimeSpan first, TimeSpan max) =>
+        TimeSpan.FromTicks((long)Math.Min(max.Ticks, first.Ticks * Math.Pow(BackoffCoefficient, retry - 1)));
 
     /// <summary>
     /// Whether a failed attempt is worth another. Matches the exception's full type name on the failure or any inner

@@ -60,7 +60,7 @@ public sealed class EventFunctions(
             ? (await store.ReadAsync(sessionKey, startAfter - 1, 1, cancellationToken)).FirstOrDefault(m => m.Id == startAfter)
             : null;
 
-        var stream = new EventStreamRequest(owner, id, startAfter, filter, sanitize, view.Status, resumePoint);
+        var stream = new EventStreamRequest(owner, id, startAfter, filter, sanitize, view.Status, resumePoint, view.LastMessageId);
         return new EventStreamResult(stream, gateway, store, options, time, logger, cancellationToken);
     }
 

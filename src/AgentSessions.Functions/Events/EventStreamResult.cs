@@ -13,6 +13,7 @@ namespace AgentSessions.Functions.Events;
 /// <param name="StartAfter">Messages with ids above this are sent.</param>
 /// <param name="ResumePoint">The stored message with id <paramref name="StartAfter"/>, if any: the client already has it.</param>
 /// <param name="InitialStatus">The session's status when the stream was opened; paused/resumed are changes from it.</param>
+/// <param name="InitialLastMessageId">The last message id that status accounts for.</param>
 public sealed record EventStreamRequest(
     string Owner,
     string SessionId,
@@ -20,7 +21,8 @@ public sealed record EventStreamRequest(
     EventTypeFilter Filter,
     bool Sanitize,
     string InitialStatus,
-    SessionMessage? ResumePoint);
+    SessionMessage? ResumePoint,
+    long InitialLastMessageId = long.MaxValue);
 
 /// <summary>
 /// Streams a session's events as <c>text/event-stream</c> until DONE or ERROR has passed, the session is gone or
@@ -89,6 +91,7 @@ public sealed class EventStreamResult(
         var checkStatus = false; // the function has just read it
         var failures = 0;
         var moved = false; // anything sent or any status change since the stream opened
+        var statusCovers = Request.InitialLastMessageId; // the last message id the status read last accounts for
 
         while (true)
         {
@@ -126,6 +129,11 @@ public sealed class EventStreamResult(
             }
 
             checkStatus = true;
+            if (view is not null)
+            {
+                statusCovers = view.LastMessageId;
+            }
+
             if (view is not null && view.Status != status)
             {
                 moved = true;
@@ -149,7 +157,9 @@ public sealed class EventStreamResult(
             // is finished or error. A DONE in the history of a session that has started another
             // task does not end it, nor does a cancelled task end the stream by never sending DONE.
             // A stream opened on an idle session with nothing to replay waits for the next task.
-            if (moved && batch.Count < options.BatchSize && status is "finished" or "error")
+            // Messages newer than that status (a new task's USER message, stored just before the
+            // status that says "running" is published) mean the status is already out of date.
+            if (moved && batch.Count < options.BatchSize && (status is "finished" or "error") && cursor <= statusCovers)
             {
                 return $"caught up at {cursor} with the session {status}";
             }

@@ -4,11 +4,18 @@ namespace AgentSessions.Functions.Http;
 /// An error the API answers on purpose. Thrown anywhere in a request; <see cref="ErrorBodyMiddleware"/>
 /// is the one place that turns it into <c>{"error","message","detail"}</c>.
 /// </summary>
-public sealed class ApiException(int statusCode, string code, string message) : Exception(message)
+public sealed class ApiException(int statusCode, string code, string message, TimeSpan? retryAfter = null, Exception? inner = null)
+    : Exception(message, inner)
 {
+    /// <summary>What a client is told to wait before retrying a 503: the backend usually recovers within seconds.</summary>
+    public static readonly TimeSpan DefaultRetryAfter = TimeSpan.FromSeconds(2);
+
     public int StatusCode { get; } = statusCode;
 
     public string Code { get; } = code;
+
+    /// <summary>Sent as <c>Retry-After</c>.</summary>
+    public TimeSpan? RetryAfter { get; } = retryAfter;
 
     public static ApiException SessionNotFound() => new(404, "not_found", "Session not found");
 
@@ -21,4 +28,8 @@ public sealed class ApiException(int statusCode, string code, string message) : 
     public static ApiException InvalidField(string field, string message) => new(422, "validation_error", $"{field}: {message}");
 
     public static ApiException Conflict(string code, string message) => new(409, code, message);
+
+    /// <summary>The Durable backend or storage failed in a way that passes: 503 with <c>Retry-After</c>, never "not found".</summary>
+    public static ApiException Unavailable(string message, Exception? inner = null) =>
+        new(503, "unavailable", message, DefaultRetryAfter, inner);
 }

@@ -24,6 +24,11 @@ public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : I
                 return;
             }
 
+            if (error.StatusCode >= 500)
+            {
+                logger.LogWarning(exception, "{Function} answered {Status} {Code}", context.FunctionDefinition.Name, error.StatusCode, error.Code);
+            }
+
             await ApiResults.Error(error).WriteAsync(http.Response);
         }
     }
@@ -41,6 +46,11 @@ public sealed class ErrorBodyMiddleware(ILogger<ErrorBodyMiddleware> logger) : I
             if (FromAgent(current) is { } agentError)
             {
                 return agentError;
+            }
+
+            if (BackendFailures.IsTransient(current))
+            {
+                return ApiException.Unavailable("The session store is not available right now; retry shortly", current);
             }
 
             if (current is AggregateException { InnerExceptions.Count: 1 } aggregate)

@@ -24,7 +24,7 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
         var owner = auth.Authenticate(request);
         var fields = new JsonFields(await JsonBody.ReadObjectAsync(request, options.MaxBodyBytes, allowEmpty: true, cancellationToken));
         var agentName = fields.OptionalString("agent_name", 1, 100) ?? "agi-0";
-        if (!agents.TryGet(agentName, out _))
+        if (!agents.TryGet(agentName, out var agent))
         {
             throw ApiException.InvalidField("agent_name", $"unknown agent '{agentName}'; available: {string.Join(", ", agents.Names.Order())}");
         }
@@ -34,7 +34,8 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
             fields.OptionalInt("max_steps", 1, SessionState.MaxStepsLimit) ?? SessionState.DefaultMaxSteps,
             fields.OptionalString("goal", 1, MaxGoalLength),
             fields.OptionalHttpUrl("start_url", MaxUrlLength)?.ToString(),
-            fields.OptionalHttpUrl("webhook_url", MaxUrlLength));
+            fields.OptionalHttpUrl("webhook_url", MaxUrlLength),
+            agent.StepTimeout);
 
         var (view, created) = await gateways.Create(client).CreateAsync(owner, session, IdempotencyKey(request), cancellationToken);
         return ApiResults.Json(created ? StatusCodes.Status201Created : StatusCodes.Status200OK, ToBody(view), ApiJsonContext.Default.SessionBody);
@@ -138,7 +139,8 @@ public sealed class SessionFunctions(ApiKeyAuthenticator auth, SessionGatewayFac
             { Pending: true } => ApiResults.Json(StatusCodes.Status202Accepted,
                 new CommandBody(true, $"Session {kind} accepted; not applied yet", ack.View.Status, Pending: true),
                 ApiJsonContext.Default.CommandBody),
-            { Result: { Outcome: "rejected" } rejected } => throw ApiException.Conflict(rejected.Code!, rejected.Message!),
+            { Result: { IsRejected: true } rejected } => throw ApiException.Conflict(rejected.Code!,
+                RejectionCodes.Explain(rejected.Code!, rejected.Status, cancel: kind == CommandEnvelope.Cancel)),
             _ => ApiResults.Json(StatusCodes.Status200OK,
                 new CommandBody(true, $"Session {done} successfully", ack.Result!.Status, Pending: false),
                 ApiJsonContext.Default.CommandBody),

@@ -3,7 +3,6 @@ using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Http;
 using AgentSessions.Functions.Messages;
 using AgentSessions.Functions.Webhooks;
-using Azure;
 using Grpc.Core;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -15,7 +14,8 @@ namespace AgentSessions.Functions.Sessions;
 public sealed record CommandAck(CommandResult? Result, SessionView View, bool Pending);
 
 /// <summary>A request to create a session, already validated.</summary>
-public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, string? StartUrl, Uri? WebhookUrl = null);
+/// <param name="StepTimeout">The agent's step timeout, fixed into the session (see <see cref="SessionRuntimeSettings.StepTimeout"/>).</param>
+public sealed record NewSession(string AgentName, int MaxSteps, string? Goal, string? StartUrl, Uri? WebhookUrl = null, TimeSpan? StepTimeout = null);
 
 /// <summary>
 /// Everything the HTTP functions do to sessions, over the Durable client: start, read, command
@@ -31,10 +31,18 @@ public sealed class SessionGateway(
         OrchestrationRuntimeStatus.Completed, OrchestrationRuntimeStatus.Failed, OrchestrationRuntimeStatus.Terminated,
     ];
 
+    /// <summary>A restart may replace a failed or terminated orchestration, nothing else.</summary>
+    private static readonly OrchestrationRuntimeStatus[] UnlessStopped =
+    [
+        OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running, OrchestrationRuntimeStatus.Suspended,
+        OrchestrationRuntimeStatus.Completed,
+    ];
+
     /// <summary>
     /// Starts a session. With an idempotency key the session id is derived from (owner, key), so a
     /// retried create names the same session; the claim lets only one racing create start it and
     /// the others answer with the session that exists. <c>Created</c> is false for such repeats.
+    /// A key whose session was deleted stays used: creating with it again is refused.
     /// </summary>
     public async Task<(SessionView View, bool Created)> CreateAsync(
         string owner, NewSession request, string? idempotencyKey, CancellationToken cancellationToken)
@@ -45,49 +53,36 @@ public sealed class SessionGateway(
             await new WebhookUrlGuard(webhooks).EnsureAllowedAsync(webhookUrl, cancellationToken);
         }
 
-        var sessionId = idempotencyKey is null ? Guid.NewGuid().ToString("D") : SessionIds.FromIdempotencyKey(owner, idempotencyKey);
-        var instanceId = SessionIds.InstanceId(owner, sessionId);
-        if (idempotencyKey is not null && !await claims.TryClaimAsync(instanceId, cancellationToken))
+        if (idempotencyKey is null)
         {
-            return (await WaitForExistingAsync(instanceId, cancellationToken), false);
+            return (await StartAsync(SessionIds.InstanceId(owner, Guid.NewGuid().ToString("D")), request, cancellationToken), true);
         }
 
-        var now = TruncateToMilliseconds(time.GetUtcNow());
-        var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
-        var goalCommand = request.Goal is null ? null : new CommandEnvelope(NewCommandId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
-        var input = new SessionInput(state, options.RuntimeSettings with { WebhookUrl = request.WebhookUrl?.ToString() },
-            goalCommand is null ? [] : [goalCommand], [], Generation: 0);
-
-        // The dispatcher exists before the session can send it anything.
-        if (request.WebhookUrl is not null)
-        {
-            await WebhookDispatch.StartAsync(client, instanceId, request.WebhookUrl.ToString(), webhooks, cancellationToken);
-        }
-
-        await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, input,
-            new StartOrchestrationOptions(instanceId).WithDedupeStatuses(AnyExisting), cancellationToken);
-
-        if (goalCommand is null)
-        {
-            return (SessionView.From(state, []), true);
-        }
-
-        // A goal starts a task at once; answer only when the session shows it, so a GET right
-        // after the create never sees "ready".
-        var ack = await WaitForResultAsync(instanceId, goalCommand.Id, cancellationToken);
-        return (ack.View, true);
-    }
-
-    /// <summary>The racing create that won the claim is starting the session; wait until it exists.</summary>
-    private async Task<SessionView> WaitForExistingAsync(string instanceId, CancellationToken cancellationToken)
-    {
+        var instanceId = SessionIds.InstanceId(owner, SessionIds.FromIdempotencyKey(owner, idempotencyKey));
         var deadline = time.GetUtcNow() + options.AckTimeout;
         foreach (var delay in PollDelays())
         {
-            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
-            if (ReadView(metadata) is { } view)
+            if (await claims.TryClaimAsync(instanceId, cancellationToken))
             {
-                return view.Deleted ? throw ApiException.SessionNotFound() : view;
+                return (await StartClaimedAsync(instanceId, request, cancellationToken), true);
+            }
+
+            var claim = await claims.GetAsync(instanceId, cancellationToken);
+            if (claim is { Deleted: true })
+            {
+                throw SessionDeleted();
+            }
+
+            if (SessionReads.ReadView(await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken)) is { } existing)
+            {
+                return existing.Deleted ? throw SessionDeleted() : (existing, false);
+            }
+
+            // The create that holds the claim died before it started the session: one waiter takes its place.
+            if (claim is not null && time.GetUtcNow() - claim.ClaimedAt > options.StaleClaimAfter
+                && await claims.TryTakeOverAsync(claim, cancellationToken))
+            {
+                return (await StartClaimedAsync(instanceId, request, cancellationToken), true);
             }
 
             if (time.GetUtcNow() >= deadline)
@@ -101,10 +96,60 @@ public sealed class SessionGateway(
         throw new InvalidOperationException("unreachable");
     }
 
+    private static ApiException SessionDeleted() => new(409, "session_deleted",
+        "The session this Idempotency-Key created has been deleted; use a new key to create another session");
+
+    /// <summary>Starts the claimed session; a create that fails before the session exists gives its claim back.</summary>
+    private async Task<SessionView> StartClaimedAsync(string instanceId, NewSession request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await StartAsync(instanceId, request, cancellationToken);
+        }
+        catch (Exception)
+        {
+            if (await client.GetInstanceAsync(instanceId, CancellationToken.None) is null)
+            {
+                await claims.ReleaseAsync(instanceId, CancellationToken.None);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<SessionView> StartAsync(string instanceId, NewSession request, CancellationToken cancellationToken)
+    {
+        var sessionId = SessionIds.SessionIdOf(instanceId);
+        var now = TruncateToMilliseconds(time.GetUtcNow());
+        var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
+        var goalCommand = request.Goal is null ? null : new CommandEnvelope(CommandEnvelope.NewId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
+        var settings = options.RuntimeSettings with { WebhookUrl = request.WebhookUrl?.ToString(), StepTimeout = request.StepTimeout };
+        var input = new SessionInput(state, settings, goalCommand is null ? [] : [goalCommand], [], Generation: 0);
+
+        // The dispatcher exists before the session can send it anything.
+        if (request.WebhookUrl is not null)
+        {
+            await WebhookDispatch.StartAsync(client, instanceId, request.WebhookUrl.ToString(), webhooks, cancellationToken);
+        }
+
+        await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, input,
+            new StartOrchestrationOptions(instanceId).WithDedupeStatuses(AnyExisting), cancellationToken);
+
+        if (goalCommand is null)
+        {
+            return SessionView.From(state, []);
+        }
+
+        // A goal starts a task at once; answer only when the session shows it, so a GET right
+        // after the create never sees "ready".
+        var ack = await WaitForResultAsync(instanceId, goalCommand, restart: false, cancellationToken);
+        return ack.View with { Goal = request.Goal };
+    }
+
     public async Task<SessionView> GetAsync(string owner, string sessionId, CancellationToken cancellationToken)
     {
         var metadata = await client.GetInstanceAsync(SessionIds.InstanceId(owner, sessionId), getInputsAndOutputs: true, cancellationToken);
-        return ReadView(metadata) is { Deleted: false } view ? view : throw ApiException.SessionNotFound();
+        return SessionReads.ReadView(metadata) is { Deleted: false } view ? view : throw ApiException.SessionNotFound();
     }
 
     public async Task<IReadOnlyList<SessionView>> ListAsync(string owner, CancellationToken cancellationToken)
@@ -118,7 +163,8 @@ public sealed class SessionGateway(
         var views = new List<SessionView>();
         await foreach (var metadata in client.GetAllInstancesAsync(query).WithCancellation(cancellationToken))
         {
-            if (metadata.InstanceId.StartsWith(query.InstanceIdPrefix, StringComparison.Ordinal) && ReadView(metadata) is { Deleted: false } view)
+            if (metadata.InstanceId.StartsWith(query.InstanceIdPrefix, StringComparison.Ordinal)
+                && SessionReads.ReadView(metadata, withGoal: false) is { Deleted: false } view)
             {
                 views.Add(view);
             }
@@ -128,49 +174,152 @@ public sealed class SessionGateway(
     }
 
     /// <summary>Sends a command and waits (bounded) until the orchestration has applied it.</summary>
-    public async Task<CommandAck> SendAsync(string owner, string sessionId, string kind, string? text, string? startUrl, CancellationToken cancellationToken)
-    {
-        var instanceId = SessionIds.InstanceId(owner, sessionId);
-        var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
-        if (ReadView(metadata) is not { Deleted: false } || !IsLive(metadata!))
-        {
-            throw ApiException.SessionNotFound();
-        }
+    public Task<CommandAck> SendAsync(string owner, string sessionId, string kind, string? text, string? startUrl, CancellationToken cancellationToken) =>
+        DeliverAsync(SessionIds.InstanceId(owner, sessionId), new CommandEnvelope(CommandEnvelope.NewId(), kind, text, startUrl), restart: true,
+            cancellationToken);
 
-        var command = new CommandEnvelope(NewCommandId(), kind, text, startUrl);
+    /// <summary>
+    /// Raises the command and waits for its outcome. No read comes first: the poll right after the raise tells a
+    /// missing session just as well, and the Functions host checks the instance before raising anyway.
+    /// </summary>
+    private async Task<CommandAck> DeliverAsync(string instanceId, CommandEnvelope command, bool restart, CancellationToken cancellationToken)
+    {
         try
         {
             await client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent, command, cancellationToken);
         }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
         {
-            // Raising an event to an instance that ended in the meantime throws; to the caller
-            // that session is gone.
-            throw ApiException.SessionNotFound();
+            // The host refuses events for an instance that is not running; the backend may also have failed. Which?
+            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
+            if (SessionReads.ReadView(metadata, withGoal: false) is not { Deleted: false })
+            {
+                throw ApiException.SessionNotFound();
+            }
+
+            if (SessionReads.HasStopped(metadata!))
+            {
+                return await OnStoppedAsync(metadata!, command, restart, cancellationToken);
+            }
+
+            throw SessionReads.IsLive(metadata!) ? ApiException.Unavailable("The command could not be sent; retry shortly", exception)
+                : ApiException.SessionNotFound();
         }
 
-        return await WaitForResultAsync(instanceId, command.Id, cancellationToken);
+        return await WaitForResultAsync(instanceId, command, restart, cancellationToken);
     }
 
-    /// <summary>Ends the session's work and removes its history and messages; false if there was none.</summary>
+    /// <summary>
+    /// A command for a session whose orchestration failed or was stopped: it is answered as the state table says for
+    /// <c>error</c>, and one that changes the session (a message) restarts the orchestration from what was kept, with
+    /// the command queued behind a <see cref="RecoverSession"/> that records why.
+    /// </summary>
+    private async Task<CommandAck> OnStoppedAsync(OrchestrationMetadata metadata, CommandEnvelope command, bool restart, CancellationToken cancellationToken)
+    {
+        var view = SessionReads.ReadView(metadata, withGoal: false)!;
+        var input = metadata.ReadInputAs<SessionInput>() ?? throw ApiException.SessionNotFound();
+        var snapshot = SessionReads.Snapshot(metadata);
+        var reason = SessionReads.FailureReason(metadata);
+        var resumed = Resume(input.State, snapshot);
+        var recovered = SessionDecider.Decide(resumed, new RecoverSession(reason), time.GetUtcNow()).State;
+        var decision = SessionDecider.Decide(recovered, command.ToCommand(), time.GetUtcNow());
+        if (decision.Outcome is RejectedOutcome or IgnoredOutcome || !restart)
+        {
+            return decision.Outcome is AcceptedOutcome
+                ? new CommandAck(null, view, Pending: true)
+                : new CommandAck(CommandResult.From(command.Id, decision.Outcome, view.Status), view, Pending: false);
+        }
+
+        // One restart per failure (named by when the instance last changed); a restarter that died is replaced.
+        var failure = "restart." + metadata.LastUpdatedAt.UtcTicks;
+        var claimed = await claims.TryClaimAsync(metadata.InstanceId, cancellationToken, failure);
+        if (!claimed && await claims.GetAsync(metadata.InstanceId, cancellationToken, failure) is { } held
+            && time.GetUtcNow() - held.ClaimedAt > options.StaleClaimAfter)
+        {
+            claimed = await claims.TryTakeOverAsync(held, cancellationToken);
+        }
+
+        if (!claimed)
+        {
+            // Someone else is restarting it: once it runs again, this command goes the normal way.
+            await WaitUntilLiveAsync(metadata.InstanceId, cancellationToken);
+            return await DeliverAsync(metadata.InstanceId, command, restart: false, cancellationToken);
+        }
+
+        var kept = resumed with { LastMessageId = await LastStoredIdAsync(metadata.InstanceId, resumed.LastMessageId, cancellationToken) };
+        var restarted = input with
+        {
+            State = kept,
+            Pending = [new CommandEnvelope(CommandEnvelope.NewId(), CommandEnvelope.Recover, reason), command],
+            Results = snapshot?.Results ?? input.Results,
+            Counts = snapshot is null ? input.Counts : new CommandCounts(snapshot.Applied, snapshot.Rejected),
+            Generation = input.Generation + 1,
+            Steps = null,
+        };
+        await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, restarted,
+            new StartOrchestrationOptions(metadata.InstanceId).WithDedupeStatuses(UnlessStopped), cancellationToken);
+        return await WaitForResultAsync(metadata.InstanceId, command, restart: false, cancellationToken);
+    }
+
+    /// <summary>
+    /// The state a restart continues from: the last generation's input brought up to what the session last
+    /// published (its input is older than that).
+    /// </summary>
+    private static SessionState Resume(SessionState input, SessionStatusSnapshot? snapshot) => snapshot is null ? input : input with
+    {
+        LastMessageId = Math.Max(input.LastMessageId, snapshot.LastMessageId),
+        TaskCount = Math.Max(input.TaskCount, snapshot.TaskCount),
+        CurrentUrl = snapshot.CurrentUrl ?? input.CurrentUrl,
+    };
+
+    /// <summary>
+    /// The highest message id stored from <paramref name="afterId"/> on: a failed episode may have stored messages
+    /// its status never mentioned, and ids are never reused.
+    /// </summary>
+    private async Task<long> LastStoredIdAsync(string instanceId, long afterId, CancellationToken cancellationToken)
+    {
+        var last = afterId;
+        while (true)
+        {
+            var page = await messages.ReadAsync(instanceId, last, 1000, cancellationToken);
+            if (page.Count == 0)
+            {
+                return last;
+            }
+
+            last = page[^1].Id;
+        }
+    }
+
+    /// <summary>Ends the session's work and removes everything it owns; false if there was no such session.</summary>
+    /// <remarks>
+    /// Safe to repeat after a crash half-way: each step works whether or not an earlier attempt did it, and an id
+    /// whose instance is already gone still has its messages removed. The Idempotency-Key claim, if any, is kept as
+    /// a tombstone (first, so a racing create cannot bring the id back).
+    /// </remarks>
     public async Task<bool> DeleteAsync(string owner, string sessionId, CancellationToken cancellationToken)
     {
         var instanceId = SessionIds.InstanceId(owner, sessionId);
+        await claims.MarkDeletedAsync(instanceId, cancellationToken);
         var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
-        if (metadata is null)
+        var existed = SessionReads.ReadView(metadata, withGoal: false) is { Deleted: false };
+        // A work item that was completing while the instance stopped can write it back after the purge; look again.
+        for (var attempt = 0; metadata is not null && attempt < 5; attempt++)
         {
-            return false;
+            if (SessionReads.IsLive(metadata))
+            {
+                await StopAsync(instanceId, cancellationToken);
+            }
+
+            await client.PurgeInstanceAsync(instanceId, cancellationToken);
+            metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: false, cancellationToken);
+            if (metadata is not null)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), time, cancellationToken);
+            }
         }
 
-        var existed = ReadView(metadata) is { Deleted: false };
-        if (IsLive(metadata))
-        {
-            await StopAsync(instanceId, cancellationToken);
-        }
-
-        await client.PurgeInstanceAsync(instanceId, cancellationToken);
         await messages.DeleteSessionAsync(instanceId, cancellationToken);
-        await claims.ReleaseAsync(instanceId, cancellationToken);
         return existed;
     }
 
@@ -191,32 +340,39 @@ public sealed class SessionGateway(
         try
         {
             await client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent,
-                new CommandEnvelope(NewCommandId(), CommandEnvelope.Delete), cancellationToken);
+                new CommandEnvelope(CommandEnvelope.NewId(), CommandEnvelope.Delete), cancellationToken);
         }
         catch (Exception exception) when (exception is RpcException or InvalidOperationException)
         {
             // Already ended: nothing to stop.
         }
 
-        if (await WaitUntilEndedAsync(instanceId, options.AckTimeout, cancellationToken))
+        if (await WaitUntilAsync(instanceId, m => m is null || !SessionReads.IsLive(m), options.AckTimeout, cancellationToken))
         {
             return;
         }
 
         await client.TerminateInstanceAsync(instanceId, "session deleted", cancellationToken);
-        if (!await WaitUntilEndedAsync(instanceId, TimeSpan.FromSeconds(30), cancellationToken))
+        if (!await WaitUntilAsync(instanceId, m => m is null || !SessionReads.IsLive(m), TimeSpan.FromSeconds(30), cancellationToken))
         {
-            throw new TimeoutException($"Orchestration {instanceId} did not end after terminate.");
+            throw ApiException.Unavailable("The session's orchestration did not stop in time; retry the delete");
         }
     }
 
-    private async Task<bool> WaitUntilEndedAsync(string instanceId, TimeSpan bound, CancellationToken cancellationToken)
+    private async Task WaitUntilLiveAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        if (!await WaitUntilAsync(instanceId, m => m is not null && SessionReads.IsLive(m), options.AckTimeout, cancellationToken))
+        {
+            throw ApiException.Unavailable("The session is being restarted; retry shortly");
+        }
+    }
+
+    private async Task<bool> WaitUntilAsync(string instanceId, Func<OrchestrationMetadata?, bool> done, TimeSpan bound, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + bound;
         foreach (var delay in PollDelays())
         {
-            var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: false, cancellationToken);
-            if (metadata is null || !IsLive(metadata))
+            if (done(await client.GetInstanceAsync(instanceId, getInputsAndOutputs: false, cancellationToken)))
             {
                 return true;
             }
@@ -232,7 +388,7 @@ public sealed class SessionGateway(
         return false;
     }
 
-    private async Task<CommandAck> WaitForResultAsync(string instanceId, string commandId, CancellationToken cancellationToken)
+    private async Task<CommandAck> WaitForResultAsync(string instanceId, CommandEnvelope command, bool restart, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + options.AckTimeout;
         SessionView? last = null;
@@ -245,8 +401,7 @@ public sealed class SessionGateway(
             {
                 metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
             }
-            catch (Exception exception) when (exception is RpcException or RequestFailedException or HttpRequestException or IOException
-                && !cancellationToken.IsCancellationRequested)
+            catch (Exception exception) when (BackendFailures.IsTransient(exception) && !cancellationToken.IsCancellationRequested)
             {
                 if (time.GetUtcNow() >= deadline)
                 {
@@ -255,26 +410,32 @@ public sealed class SessionGateway(
                         break;
                     }
 
-                    throw new ApiException(503, "unavailable", "The session store could not be read; the command was sent and may still be applied");
+                    throw ApiException.Unavailable("The session store could not be read; the command was sent and may still be applied", exception);
                 }
 
                 await Task.Delay(delay, time, cancellationToken);
                 continue;
             }
 
-            var view = ReadView(metadata);
+            var view = SessionReads.ReadView(metadata, withGoal: false);
             if (view is null || view.Deleted)
             {
                 throw ApiException.SessionNotFound();
             }
 
             last = view;
-            if (view.Results.FirstOrDefault(r => r.Id == commandId) is { } result)
+            if (view.Results.FirstOrDefault(r => r.Id == command.Id) is { } result)
             {
                 return new CommandAck(result, view, Pending: false);
             }
 
-            if (!IsLive(metadata!))
+            if (SessionReads.HasStopped(metadata!))
+            {
+                // It stopped before applying this command, which is not lost: it is answered for the stopped session.
+                return await OnStoppedAsync(metadata!, command, restart, cancellationToken);
+            }
+
+            if (!SessionReads.IsLive(metadata!))
             {
                 throw ApiException.SessionNotFound();
             }
@@ -301,47 +462,8 @@ public sealed class SessionGateway(
         }
     }
 
-    private static bool IsLive(OrchestrationMetadata metadata) => metadata.RuntimeStatus is
-        OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended;
-
-    /// <summary>
-    /// The session as last published. Before the first episode has run there is no custom status
-    /// yet, so the view is predicted from the input by applying its queued commands with the same
-    /// rules the orchestration will use.
-    /// </summary>
-    public static SessionView? ReadView(OrchestrationMetadata? metadata)
-    {
-        if (metadata is null)
-        {
-            return null;
-        }
-
-        if (metadata.SerializedCustomStatus is not null && metadata.ReadCustomStatusAs<SessionView>() is { } published)
-        {
-            return published;
-        }
-
-        if (metadata.SerializedOutput is not null && metadata.RuntimeStatus == OrchestrationRuntimeStatus.Completed
-            && metadata.ReadOutputAs<SessionView>() is { } final)
-        {
-            return final;
-        }
-
-        if (metadata.SerializedInput is null || metadata.ReadInputAs<SessionInput>() is not { } input)
-        {
-            return null;
-        }
-
-        var state = input.State;
-        foreach (var queued in input.Pending)
-        {
-            state = SessionDecider.Decide(state, queued.ToCommand(), state.LastActivityAt).State;
-        }
-
-        return SessionView.From(state, input.Results, input.Counts);
-    }
-
-    private static string NewCommandId() => Guid.NewGuid().ToString("N");
+    /// <summary>See <see cref="SessionReads.ReadView"/>.</summary>
+    public static SessionView? ReadView(OrchestrationMetadata? metadata) => SessionReads.ReadView(metadata);
 
     private static DateTimeOffset TruncateToMilliseconds(DateTimeOffset value) =>
         new(value.Ticks - (value.Ticks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using AgentSessions.Core.Agents;
 using AgentSessions.Core.Sessions;
 using AgentSessions.Functions.Agents;
 using AgentSessions.Functions.Messages;
@@ -20,11 +19,32 @@ public static class SessionOrchestration
     /// <summary>More than any burst the API could deliver between two episodes.</summary>
     private const int MaxDrainedCommands = 100_000;
 
-    private static readonly TaskOptions StoreRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
-        maxNumberOfAttempts: 6, firstRetryInterval: TimeSpan.FromMilliseconds(500), backoffCoefficient: 2,
-        maxRetryInterval: TimeSpan.FromSeconds(15)));
+    /// <summary>
+    /// How long a command id is remembered after it was applied. The backend delivers events at least once: a message
+    /// taken by a worker that died after recording it comes back when the queue's visibility timeout (5 min) ends, or
+    /// sooner when a partition moves. Twice that covers both.
+    /// </summary>
+    public static readonly TimeSpan RedeliveryWindow = TimeSpan.FromMinutes(10);
 
-    public static async Task<SessionView> RunAsync(TaskOrchestrationContext context, SessionInput input)
+    /// <summary>At most this many remembered command ids cross a ContinueAsNew, newest first.</summary>
+    public const int MaxRememberedCommands = 1000;
+
+    /// <summary>
+    /// A step that keeps running while commands arrive delays ContinueAsNew; past this many times the generation's
+    /// size the generation ends anyway and the step is run again in the next, so history stays bounded.
+    /// </summary>
+    public const int HardGenerationFactor = 3;
+
+    /// <summary>
+    /// Storing messages is retried for about ten minutes (a storage outage): the decision that numbered them has been
+    /// made, so giving up would leave a gap in the ids. Only after that the orchestration fails, and the session
+    /// restarts from what was stored (<see cref="RecoverSession"/>) on its next message.
+    /// </summary>
+    private static readonly TaskOptions StoreRetry = TaskOptions.FromRetryPolicy(new RetryPolicy(
+        maxNumberOfAttempts: 15, firstRetryInterval: TimeSpan.FromMilliseconds(500), backoffCoefficient: 2,
+        maxRetryInterval: TimeSpan.FromSeconds(60)));
+
+    public static async Task<SessionStatusSnapshot> RunAsync(TaskOrchestrationContext context, SessionInput input)
     {
         var loop = new Loop(context, input);
         return await loop.RunAsync();
@@ -35,6 +55,8 @@ public static class SessionOrchestration
         private readonly Queue<CommandEnvelope> pending = new(input.Pending);
         private readonly Dictionary<Task<StepOutcome>, StepRequest> steps = [];
         private readonly CancellationTokenSource timerCancellation = new();
+        private readonly StepRunPolicy stepPolicy = StepRunPolicy.For(input.Settings.StepDeadline);
+        private readonly Dictionary<string, DateTime> seen = (input.Seen ?? []).ToDictionary(s => s.Id, s => s.At, StringComparer.Ordinal);
         private SessionState state = input.State;
         private ImmutableList<CommandResult> results = input.Results;
         private CommandCounts counts = input.Counts ?? CommandCounts.Zero;
@@ -45,8 +67,14 @@ public static class SessionOrchestration
         private Task? idleTimer;
         private int applied;
 
-        public async Task<SessionView> RunAsync()
+        public async Task<SessionStatusSnapshot> RunAsync()
         {
+            // Steps carried over ContinueAsNew start first: the state already counts them as in flight.
+            foreach (var step in input.Steps ?? [])
+            {
+                Start(step);
+            }
+
             // With commands queued (a create's goal, or commands carried over ContinueAsNew) the
             // first publish waits until they are applied: publishing the input's state first would
             // show a status the session has already left, e.g. "ready" for a session with a goal.
@@ -69,6 +97,12 @@ public static class SessionOrchestration
                     continue;
                 }
 
+                if (commandId is not null && seen.ContainsKey(commandId))
+                {
+                    // The same event delivered again: it was applied once already, and its outcome published.
+                    continue;
+                }
+
                 var before = state;
                 var decision = SessionDecider.Decide(state, command, context.CurrentUtcDateTime);
                 state = decision.State;
@@ -87,29 +121,42 @@ public static class SessionOrchestration
 
                 Publish();
                 Notify(SessionNotices.Between(before, decision));
-
-                foreach (var effect in decision.Effects)
-                {
-                    switch (effect)
-                    {
-                        case StartStep start:
-                            steps.Add(RunStepAsync(start.Request), start.Request);
-                            break;
-                        case EndSession:
-                            timerCancellation.Cancel();
-                            return SessionView.From(state, results, counts);
-                    }
-                }
-
-                applied++;
-                if (applied >= input.Settings.CommandsPerGeneration && steps.Count == 0)
+                if (decision.Effects.OfType<EndSession>().Any())
                 {
                     timerCancellation.Cancel();
-                    context.ContinueAsNew(NextGeneration(), preserveUnprocessedEvents: true);
-                    return SessionView.From(state, results, counts);
+                    return Snapshot();
                 }
+
+                var started = decision.Effects.OfType<StartStep>().Select(s => s.Request).ToList();
+                applied++;
+                if (ShouldContinueAsNew())
+                {
+                    // A step the decision just asked for starts in the next generation instead; one still running is
+                    // run again there (its result could not reach the next generation).
+                    timerCancellation.Cancel();
+                    context.ContinueAsNew(NextGeneration([.. WantedStepsInFlight(), .. started]), preserveUnprocessedEvents: true);
+                    return Snapshot();
+                }
+
+                started.ForEach(Start);
             }
         }
+
+        /// <summary>
+        /// After a generation's worth of commands and steps, at a moment no step the session waits for is running (a
+        /// step that was cancelled and is still running does not count) — or, when a step keeps running, later anyway.
+        /// </summary>
+        private bool ShouldContinueAsNew()
+        {
+            var size = input.Settings.CommandsPerGeneration;
+            return applied >= size && (!WantedStepsInFlight().Any() || applied >= size * HardGenerationFactor);
+        }
+
+        private IEnumerable<StepRequest> WantedStepsInFlight() => steps.Values.Where(r =>
+            state.Task is { } task && task.Number == r.TaskNumber && task.StepInFlight == r.StepNumber);
+
+        private void Start(StepRequest request) =>
+            steps.Add(AgentStepRunner.RunAsync(context, request with { InstanceId = context.InstanceId }, stepPolicy), request);
 
         private async Task<(SessionCommand? Command, string? CommandId)> NextAsync()
         {
@@ -162,33 +209,14 @@ public static class SessionOrchestration
             }
         }
 
-        private async Task<StepOutcome> RunStepAsync(StepRequest request)
-        {
-            try
-            {
-                var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request, AgentRetry.Policy);
-                return new StepOutcome(result, null);
-            }
-            catch (TaskFailedException failure)
-            {
-                return new StepOutcome(null, failure.FailureDetails.ErrorMessage);
-            }
-        }
-
         private void Record(string commandId, CommandOutcome outcome)
         {
-            var status = state.VisibleStatus.ToWire();
-            var result = outcome switch
-            {
-                RejectedOutcome rejected => new CommandResult(commandId, "rejected", rejected.Code, rejected.Message, status),
-                IgnoredOutcome => new CommandResult(commandId, "ignored", null, null, status),
-                _ => new CommandResult(commandId, "accepted", null, null, status),
-            };
-            results = results.Add(result);
+            seen[commandId] = context.CurrentUtcDateTime;
+            results = results.Add(CommandResult.From(commandId, outcome, state.VisibleStatus.ToWire()));
             counts = new CommandCounts(counts.Applied + 1, counts.Rejected + (outcome is RejectedOutcome ? 1 : 0));
-            if (results.Count > SessionView.MaxResults)
+            if (results.Count > SessionStatusSnapshot.MaxResults)
             {
-                results = results.RemoveRange(0, results.Count - SessionView.MaxResults);
+                results = results.RemoveRange(0, results.Count - SessionStatusSnapshot.MaxResults);
             }
         }
 
@@ -211,14 +239,16 @@ public static class SessionOrchestration
             }
         }
 
-        private void Publish() => context.SetCustomStatus(SessionView.From(state, results, counts));
+        private SessionStatusSnapshot Snapshot() => SessionStatusSnapshot.From(state, results, counts);
+
+        private void Publish() => context.SetCustomStatus(Snapshot());
 
         /// <summary>
         /// The next generation's input, carrying every command that has already arrived. Events
         /// the runtime buffered but no waiter consumed are taken here and passed on in the input,
         /// rather than trusting the runtime to carry them over ContinueAsNew.
         /// </summary>
-        private SessionInput NextGeneration()
+        private SessionInput NextGeneration(ImmutableList<StepRequest> carriedSteps)
         {
             var carried = new List<CommandEnvelope>(pending);
             if (commandWait is { IsCompleted: true })
@@ -242,9 +272,19 @@ public static class SessionOrchestration
                 }
             }
 
-            return input with { State = state, Pending = [.. carried], Results = results, Generation = input.Generation + 1, Counts = counts };
+            var horizon = context.CurrentUtcDateTime - RedeliveryWindow;
+            var remembered = seen.Where(s => s.Value >= horizon).OrderByDescending(s => s.Value).Take(MaxRememberedCommands)
+                .Select(s => new SeenCommand(s.Key, s.Value)).ToImmutableList();
+            return input with
+            {
+                State = state,
+                Pending = [.. carried],
+                Results = results,
+                Generation = input.Generation + 1,
+                Counts = counts,
+                Steps = carriedSteps.IsEmpty ? null : carriedSteps,
+                Seen = remembered,
+            };
         }
     }
-
-    private sealed record StepOutcome(AgentStepResult? Result, string? Error);
 }

@@ -7,7 +7,7 @@ namespace AgentSessions.Functions.Sessions;
 public static class SessionOrchestrationFunction
 {
     [Function(SessionOrchestration.Name)]
-    public static Task<SessionView> RunAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
+    public static Task<SessionStatusSnapshot> RunAsync([OrchestrationTrigger] TaskOrchestrationContext context) =>
         SessionOrchestration.RunAsync(context, context.GetInput<SessionInput>()
             ?? throw new InvalidOperationException("Session orchestration started without input."));
 }

@@ -14,6 +14,12 @@ public sealed record SessionsOptions
 
     public long MaxBodyBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// A claim (a create with an Idempotency-Key, a restart of a failed session) whose work has not shown after this
+    /// long was left by a process that died, and another caller may take it over.
+    /// </summary>
+    public TimeSpan StaleClaimAfter { get; init; } = TimeSpan.FromSeconds(30);
+
     public SessionRuntimeSettings RuntimeSettings => new(IdleTimeout, CommandsPerGeneration);
 
     public static SessionsOptions FromConfiguration(IConfiguration configuration) => new()

@@ -9,13 +9,17 @@ using Microsoft.DurableTask.Testing;
 namespace AgentSessions.Functions.Tests.Agents;
 
 /// <summary>
-/// <see cref="AgentRetry"/> on the in-process Durable engine: a small orchestration calls the real step activity
-/// against a real listener with the retry options, as the session orchestration is meant to.
+/// <see cref="AgentRetry"/> on the in-process Durable engine: a small orchestration runs the real step activity
+/// through <see cref="AgentStepRunner"/> against a real listener, as the session orchestration does.
 /// </summary>
 public sealed class AgentRetryTests : IAsyncLifetime
 {
     private const string Orchestration = "AgentRetryProbe";
-    private static readonly TaskOptions FastRetry = AgentRetry.Create(AgentRetry.MaxAttempts, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400));
+    private static readonly StepRunPolicy FastRetry = StepRunPolicy.For(TimeSpan.FromMinutes(1)) with
+    {
+        FirstRetryInterval = TimeSpan.FromMilliseconds(100),
+        MaxRetryInterval = TimeSpan.FromMilliseconds(400),
+    };
 
     private FakeAgentServer server = null!;
     private DurableTaskTestHost host = null!;
@@ -28,15 +32,8 @@ public sealed class AgentRetryTests : IAsyncLifetime
         {
             registry.AddOrchestratorFunc<StepRequest, string>(Orchestration, async (context, request) =>
             {
-                try
-                {
-                    var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request, FastRetry);
-                    return "ok:" + result.Status;
-                }
-                catch (TaskFailedException failure)
-                {
-                    return "failed:" + failure.FailureDetails.ErrorMessage;
-                }
+                var outcome = await AgentStepRunner.RunAsync(context, request, FastRetry);
+                return outcome.Result is { } result ? "ok:" + result.Status : "failed:" + outcome.Error;
             });
             registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
                 (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
@@ -107,12 +104,14 @@ public sealed class AgentRetryTests : IAsyncLifetime
     [Fact]
     public void Policy_HasTheAgreedNumbers()
     {
-        var policy = AgentRetry.Policy.Retry!.Policy!;
+        var policy = StepRunPolicy.For(TimeSpan.FromSeconds(40));
 
-        Assert.Equal(4, policy.MaxNumberOfAttempts);
+        Assert.Equal(4, policy.MaxAttempts);
         Assert.Equal(TimeSpan.FromSeconds(1), policy.FirstRetryInterval);
-        Assert.Equal(2, policy.BackoffCoefficient);
+        Assert.Equal(2, AgentRetry.BackoffCoefficient);
         Assert.Equal(TimeSpan.FromSeconds(15), policy.MaxRetryInterval);
+        Assert.Equal([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(15)],
+            Enumerable.Range(1, 5).Select(retry => AgentRetry.Delay(retry, policy.FirstRetryInterval, policy.MaxRetryInterval)));
     }
 
     [Fact]

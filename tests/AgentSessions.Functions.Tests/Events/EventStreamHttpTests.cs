@@ -12,9 +12,18 @@ namespace AgentSessions.Functions.Tests.Events;
 /// <c>GET /v1/sessions/{id}/events</c> over a real connection: the function behind Kestrel, the real orchestration and
 /// message store behind the function, and an HttpClient that reads the stream as it arrives.
 /// </summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class EventStreamHttpTests(AzuriteFixture azurite)
+public abstract class EventStreamHttpTests(AzuriteFixture azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : EventStreamHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : EventStreamHttpTests(azurite)
+    {
+    }
+
     private const string Alice = "alice";
 
     private static readonly EventStreamOptions Quick = new()

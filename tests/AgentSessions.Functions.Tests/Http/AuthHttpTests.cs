@@ -4,6 +4,7 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
+[Collection(AzuriteFixture.CollectionName)]
 public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
 

@@ -5,8 +5,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
+public abstract class CreateSessionHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : CreateSessionHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : CreateSessionHttpTests(azurite)
+    {
+    }
+
 
     [Fact]
     public async Task Create_WithoutGoal_201ReadyWithExactShape()
@@ -280,6 +290,7 @@ public sealed class CreateSessionHttpTests(AzuriteFixture azurite) : HostedHttpT
 }
 
 /// <summary>The body limit, on a Host whose limit is small.</summary>
+[Collection(AzuriteFixture.CollectionName)]
 public sealed class BodyLimitHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), MaxBodyBytes = Limit })
 {
     private const int Limit = 2048;

@@ -3,9 +3,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class DeleteSessionHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public abstract class DeleteSessionHttpTests(AzuriteFixture azurite) : IAsyncLifetime
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : DeleteSessionHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : DeleteSessionHttpTests(azurite)
+    {
+    }
+
     private const string Deleted = """{"success":true,"deleted":true,"message":"Session deleted successfully"}""";
     private const string NotFound = """{"success":true,"deleted":false,"message":"Session not found"}""";
     private const string AllDeleted = """{"success":true,"deleted":true,"message":"Sessions deleted successfully"}""";

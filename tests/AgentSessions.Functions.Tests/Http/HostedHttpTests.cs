@@ -4,10 +4,9 @@ using AgentSessions.Functions.Tests.Infrastructure;
 namespace AgentSessions.Functions.Tests.Http;
 
 /// <summary>
-/// A fresh session host per test with two callers, alice and bob. Derived classes pass options
-/// when they need a host with other settings.
+/// A fresh session host per test with two callers, alice and bob, on the fixture's Durable engine.
+/// Derived classes pass options when they need a host with other settings, and name their collection.
 /// </summary>
-[Collection(AzuriteFixture.CollectionName)]
 public abstract class HostedHttpTests(AzuriteFixture azurite, SessionsOptions? options = null) : IAsyncLifetime
 {
     protected SessionTestHost Host { get; private set; } = null!;

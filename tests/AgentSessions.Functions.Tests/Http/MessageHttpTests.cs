@@ -4,9 +4,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class MessageHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public abstract class MessageHttpTests(AzuriteFixture azurite) : IAsyncLifetime
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : MessageHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : MessageHttpTests(azurite)
+    {
+    }
+
     private static readonly string[] MessageTypeNames = ["THOUGHT", "QUESTION", "USER", "DONE", "ERROR", "LOG"];
 
     private SessionTestHost host = null!;

@@ -2,6 +2,7 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
+[Collection(AzuriteFixture.CollectionName)]
 public sealed class OwnerIsolationHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
 

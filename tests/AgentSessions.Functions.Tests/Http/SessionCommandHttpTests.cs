@@ -4,8 +4,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
+public abstract class SessionCommandHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : SessionCommandHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : SessionCommandHttpTests(azurite)
+    {
+    }
+
 
     private async Task ExpectConflictAsync(Func<string, Task<HttpAnswer>> command, string id, string code, string statusAfter)
     {
@@ -150,6 +160,7 @@ public sealed class SessionCommandHttpTests(AzuriteFixture azurite) : HostedHttp
 /// overloaded or restarting host would leave it), so the answer is deterministically 202, and once
 /// it runs again the command is applied, not lost.
 /// </summary>
+[Collection(AzuriteFixture.CollectionName)]
 public sealed class PendingCommandHttpTests(AzuriteFixture azurite)
     : HostedHttpTests(azurite, new SessionsOptions { AckTimeout = TimeSpan.FromMilliseconds(300) })
 {

@@ -4,9 +4,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 namespace AgentSessions.Functions.Tests.Http;
 
 /// <summary>The "expired" row of the state table, on a host whose idle timeout is short.</summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class SessionExpiryHttpTests(AzuriteFixture azurite) : IAsyncLifetime
+public abstract class SessionExpiryHttpTests(AzuriteFixture azurite) : IAsyncLifetime
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : SessionExpiryHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : SessionExpiryHttpTests(azurite)
+    {
+    }
+
     private SessionTestHost host = null!;
     private SessionsApi alice = null!;
 

@@ -4,8 +4,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Http;
 
-public sealed class SessionReadHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
+public abstract class SessionReadHttpTests(AzuriteFixture azurite) : HostedHttpTests(azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : SessionReadHttpTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : SessionReadHttpTests(azurite)
+    {
+    }
+
 
     [Fact]
     public async Task Get_ReturnsTheSameObjectAsCreate()

@@ -5,8 +5,8 @@ using AgentSessions.Functions.Auth;
 using AgentSessions.Functions.Messages;
 using AgentSessions.Functions.Sessions;
 using Azure.Data.Tables;
+using AgentSessions.Testing;
 using Microsoft.DurableTask.Client;
-using Microsoft.DurableTask.Testing;
 using AgentSessions.Functions.Webhooks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,18 +14,19 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace AgentSessions.Functions.Tests.Infrastructure;
 
 /// <summary>
-/// The real session orchestration and activities on the in-process Durable engine, with the real
-/// Table message store on Azurite. Each host gets its own table so tests do not see each other.
+/// The real session orchestration and activities on a Durable engine (in memory, or the Azure Storage provider on
+/// Azurite with a task hub of its own), with the real Table message store on Azurite. Each host gets its own tables
+/// so tests do not see each other.
 /// </summary>
 public sealed class SessionTestHost : IAsyncDisposable
 {
     public const string AliceKey = "alice-key";
     public const string BobKey = "bob-key";
 
-    private readonly DurableTaskTestHost host;
+    private readonly DurableEngine host;
 
     private SessionTestHost(
-        DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookOptions webhooks)
+        DurableEngine host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookOptions webhooks)
     {
         this.host = host;
         Store = store;
@@ -36,6 +37,9 @@ public sealed class SessionTestHost : IAsyncDisposable
     }
 
     public DurableTaskClient Client => host.Client;
+
+    /// <summary>The engine the orchestrations run on.</summary>
+    public DurableEngine Engine => host;
 
     public IMessageStore Store { get; }
 
@@ -60,7 +64,8 @@ public sealed class SessionTestHost : IAsyncDisposable
     ]);
 
     public static async Task<SessionTestHost> StartAsync(
-        AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null, WebhookOptions? webhooks = null)
+        AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null, WebhookOptions? webhooks = null,
+        DurableEngineKind? engine = null)
     {
         webhooks ??= new WebhookOptions();
         var webhookServices = new ServiceCollection().AddWebhooks(webhooks).BuildServiceProvider();
@@ -73,19 +78,8 @@ public sealed class SessionTestHost : IAsyncDisposable
         ISessionClaims claims = new TableSessionClaims(new TableClient(azurite.ConnectionString, "claims" + Guid.NewGuid().ToString("N")[..20]));
         var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared);
 
-        var host = await DurableTestHosts.StartAsync(registry =>
-        {
-            registry.AddOrchestratorFunc<SessionInput, SessionView>(SessionOrchestration.Name,
-                (context, input) => SessionOrchestration.RunAsync(context, input));
-            registry.AddActivityFunc<AppendMessagesInput>(AppendMessagesActivity.Name,
-                (context, input) => new AppendMessagesActivity(store).RunAsync(input, CancellationToken.None));
-            registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
-                (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
-            registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
-                (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
-            registry.AddActivityFunc<WebhookDelivery, WebhookDeliveryResult>(DeliverWebhookActivity.Name,
-                (context, delivery) => deliver.RunAsync(delivery, CancellationToken.None));
-        });
+        var host = await DurableEngine.StartAsync(new DurableEngineOptions(engine ?? azurite.Engine, azurite.ConnectionString),
+            AppTasks.Register(new AppTaskServices(store, resolver, deliver)));
         return new SessionTestHost(host, store, claims, options, agents, webhooks);
     }
 

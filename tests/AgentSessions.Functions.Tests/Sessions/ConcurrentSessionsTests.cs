@@ -11,9 +11,18 @@ namespace AgentSessions.Functions.Tests.Sessions;
 /// steps takes about eight episodes and seven activities, so on two cores fifty sessions need well over a minute
 /// however fast the service is: the deadline below is sized for that, not for the service.
 /// </remarks>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class ConcurrentSessionsTests(AzuriteFixture azurite)
+public abstract class ConcurrentSessionsTests(AzuriteFixture azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : ConcurrentSessionsTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : ConcurrentSessionsTests(azurite)
+    {
+    }
+
     private const string Owner = "alice";
     private const int Sessions = 50;
     private static readonly TimeSpan AllFinishDeadline = TimeSpan.FromSeconds(180);

@@ -4,9 +4,18 @@ using AgentSessions.Functions.Tests.Infrastructure;
 
 namespace AgentSessions.Functions.Tests.Sessions;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
+public abstract class SessionOrchestrationTests(AzuriteFixture azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : SessionOrchestrationTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : SessionOrchestrationTests(azurite)
+    {
+    }
+
     private const string Owner = "alice";
 
     [Fact]
@@ -163,7 +172,7 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public async Task CommandToAnEndedSession_IsNotFound_NotAnException()
+    public async Task CommandToATerminatedSession_AnswersAsTheErrorRowOfTheStateTable_NotAnException()
     {
         await using var host = await SessionTestHost.StartAsync(azurite);
         var gateway = host.Gateway;
@@ -172,6 +181,14 @@ public sealed class SessionOrchestrationTests(AzuriteFixture azurite)
         await host.Client.TerminateInstanceAsync(instanceId, "test");
         await host.Client.WaitForInstanceCompletionAsync(instanceId);
 
+        // It runs nothing any more, so it must not look "ready"; pause is refused as for any session in error.
+        Assert.Equal("error", (await gateway.GetAsync(Owner, created.SessionId, default)).Status);
+        var pause = await gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default);
+        Assert.Equal("rejected", pause.Result!.Outcome);
+        Assert.Equal(RejectionCodes.NotRunning, pause.Result.Code);
+
+        // A deleted one is gone.
+        Assert.True(await gateway.DeleteAsync(Owner, created.SessionId, default));
         var error = await Assert.ThrowsAsync<AgentSessions.Functions.Http.ApiException>(
             () => gateway.SendAsync(Owner, created.SessionId, CommandEnvelope.Pause, null, null, default));
         Assert.Equal(404, error.StatusCode);

@@ -10,9 +10,18 @@ namespace AgentSessions.Functions.Tests.Sessions;
 /// Whole tasks driven by the scripted agent through the real orchestration and message store:
 /// what a client reads back (messages, ids, metadata, status) after each kind of task.
 /// </summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class TaskFlowTests(AzuriteFixture azurite)
+public abstract class TaskFlowTests(AzuriteFixture azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : TaskFlowTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : TaskFlowTests(azurite)
+    {
+    }
+
     private const string Owner = "alice";
     private static readonly TimeSpan TaskDeadline = TimeSpan.FromSeconds(30);
 

@@ -6,9 +6,18 @@ using AgentSessions.Functions.Webhooks;
 namespace AgentSessions.Functions.Tests.Webhooks;
 
 /// <summary>Webhooks as a session produces them: the real session orchestration feeding the real dispatcher.</summary>
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class SessionWebhookTests(AzuriteFixture azurite)
+public abstract class SessionWebhookTests(AzuriteFixture azurite)
 {
+    [Collection(AzuriteFixture.CollectionName)]
+    public sealed class InMemory(AzuriteFixture azurite) : SessionWebhookTests(azurite)
+    {
+    }
+
+    [Collection(AzureStorageFixture.CollectionName)]
+    public sealed class OnAzureStorage(AzureStorageFixture azurite) : SessionWebhookTests(azurite)
+    {
+    }
+
     private const string Owner = "alice";
 
     [Fact]

@@ -1,14 +1,17 @@
 using DurableTask.Core;
 using DurableTask.Core.Query;
 
-namespace AgentSessions.Bench.InProcess;
+namespace AgentSessions.Testing;
 
 /// <summary>
-/// The test host's <see cref="Microsoft.DurableTask.Testing.Sidecar.InMemoryOrchestrationService"/>, unchanged
-/// except for how many work items its dispatchers run at once. The test host takes one orchestration and one
-/// activity work item per core and, when those are busy, polls again only after 500 ms; on a 2-core machine that
-/// turns any load above two concurrent work items into half-second steps, which would be measured instead of the
-/// orchestrations. Everything else is delegated.
+/// An orchestration service as the engine hands it to the sidecar: unchanged except for how many work items its
+/// dispatchers run at once, and that the engine, not the sidecar, starts and stops it. The in-memory service takes
+/// one orchestration and one activity work item per core and, when those are busy, polls again only after 500 ms; on
+/// a 2-core machine that turns any load above two concurrent work items into half-second steps, which would be
+/// measured instead of the orchestrations. The sidecar starts the service from an <c>async void</c> handler when the
+/// worker connects, so a stop that overlaps it (an engine disposed right after it started) crashes the process from a
+/// background thread; the engine starts the service before the sidecar and stops it after, and the sidecar's own
+/// calls do nothing. Everything else is delegated.
 /// </summary>
 public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestrationSlots, int activitySlots)
     : IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
@@ -24,11 +27,15 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
 
     public BehaviorOnContinueAsNew EventBehaviourForContinueAsNew => inner.EventBehaviourForContinueAsNew;
 
-    public Task StartAsync() => inner.StartAsync();
+    public TInner Inner => inner;
 
-    public Task StopAsync() => inner.StopAsync();
+    /// <summary>The sidecar's start: the engine has started the service already.</summary>
+    public Task StartAsync() => Task.CompletedTask;
 
-    public Task StopAsync(bool isForced) => inner.StopAsync(isForced);
+    /// <summary>The sidecar's stop: the engine stops the service itself, after the sidecar.</summary>
+    public Task StopAsync() => Task.CompletedTask;
+
+    public Task StopAsync(bool isForced) => Task.CompletedTask;
 
     public Task CreateAsync() => inner.CreateAsync();
 
