@@ -7,6 +7,7 @@ using AgentSessions.Functions.Sessions;
 using Azure.Data.Tables;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing;
+using AgentSessions.Functions.Tests.Webhooks;
 using AgentSessions.Functions.Webhooks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -25,14 +26,15 @@ public sealed class SessionTestHost : IAsyncDisposable
     private readonly DurableTaskTestHost host;
 
     private SessionTestHost(
-        DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookOptions webhooks)
+        DurableTaskTestHost host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookComponents webhooks)
     {
         this.host = host;
         Store = store;
         Options = options;
         Agents = agents;
         Auth = ApiKeyAuthenticator.Parse($"alice={AliceKey};bob=sha256:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("bob-key"u8)).ToLowerInvariant()}");
-        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System, webhooks);
+        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System, webhooks.Options);
+        Webhooks = webhooks;
     }
 
     public DurableTaskClient Client => host.Client;
@@ -53,6 +55,9 @@ public sealed class SessionTestHost : IAsyncDisposable
 
     public MessageFunctions MessageFunctions => new(Auth, Gateways, Store, Options);
 
+    /// <summary>The dispatcher's parts, its delivery log included (see <see cref="WebhookComponents"/>).</summary>
+    public WebhookComponents Webhooks { get; }
+
     /// <summary>Scripted agents with no default delay, so steps run as fast as the engine allows.</summary>
     public static AgentCatalog FastAgents() => new([
         new AgentDefinition("agi-0", AgentCatalog.ScriptedType, TimeSpan.Zero),
@@ -62,10 +67,7 @@ public sealed class SessionTestHost : IAsyncDisposable
     public static async Task<SessionTestHost> StartAsync(
         AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null, WebhookOptions? webhooks = null)
     {
-        webhooks ??= new WebhookOptions();
-        var webhookServices = new ServiceCollection().AddWebhooks(webhooks).BuildServiceProvider();
-        var deliver = new DeliverWebhookActivity(webhookServices.GetRequiredService<IHttpClientFactory>(), webhooks, TimeProvider.System,
-            NullLogger<DeliverWebhookActivity>.Instance);
+        var webhookComponents = WebhookComponents.Create(azurite, webhooks ?? new WebhookOptions());
         options ??= new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20) };
         agents ??= FastAgents();
         var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
@@ -81,12 +83,9 @@ public sealed class SessionTestHost : IAsyncDisposable
                 (context, input) => new AppendMessagesActivity(store).RunAsync(input, CancellationToken.None));
             registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
                 (context, request) => new RunAgentStepActivity(resolver).RunAsync(request, CancellationToken.None));
-            registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
-                (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
-            registry.AddActivityFunc<WebhookDelivery, WebhookDeliveryResult>(DeliverWebhookActivity.Name,
-                (context, delivery) => deliver.RunAsync(delivery, CancellationToken.None));
+            webhookComponents.Register(registry);
         });
-        return new SessionTestHost(host, store, claims, options, agents, webhooks);
+        return new SessionTestHost(host, store, claims, options, agents, webhookComponents);
     }
 
     public async Task<SessionView> ViewAsync(string owner, string sessionId)
