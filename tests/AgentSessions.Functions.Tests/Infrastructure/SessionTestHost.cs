@@ -58,6 +58,8 @@ public sealed class SessionTestHost : IAsyncDisposable
     /// <summary>The dispatcher's parts, its delivery log included (see <see cref="WebhookComponents"/>).</summary>
     public WebhookComponents Webhooks { get; }
 
+    public WebhookFunctions WebhookFunctions => Webhooks.Functions(Auth, Gateways);
+
     /// <summary>Scripted agents with no default delay, so steps run as fast as the engine allows.</summary>
     public static AgentCatalog FastAgents() => new([
         new AgentDefinition("agi-0", AgentCatalog.ScriptedType, TimeSpan.Zero),

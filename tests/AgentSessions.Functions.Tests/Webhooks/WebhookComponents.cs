@@ -1,3 +1,5 @@
+using AgentSessions.Functions.Auth;
+using AgentSessions.Functions.Sessions;
 using AgentSessions.Functions.Tests.Infrastructure;
 using AgentSessions.Functions.Webhooks;
 using Azure.Data.Tables;
@@ -52,4 +54,6 @@ public sealed class WebhookComponents
         registry.AddActivityFunc<string>(WebhookLogActivities.DeleteLogName,
             (context, sessionKey) => LogActivities.DeleteLogAsync(sessionKey, CancellationToken.None));
     }
+
+    public WebhookFunctions Functions(ApiKeyAuthenticator auth, SessionGatewayFactory gateways) => new(auth, gateways, Log, Options);
 }
