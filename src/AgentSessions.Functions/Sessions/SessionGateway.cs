@@ -168,6 +168,7 @@ public sealed class SessionGateway(
             await StopAsync(instanceId, cancellationToken);
         }
 
+        await WebhookDispatch.OnSessionDeletedAsync(client, instanceId, webhooks, cancellationToken);
         await client.PurgeInstanceAsync(instanceId, cancellationToken);
         await messages.DeleteSessionAsync(instanceId, cancellationToken);
         await claims.ReleaseAsync(instanceId, cancellationToken);

@@ -26,6 +26,7 @@ public sealed class WebhookComponents
         Deliver = new DeliverWebhookActivity(services.GetRequiredService<IHttpClientFactory>(), options, log, TimeProvider.System,
             NullLogger<DeliverWebhookActivity>.Instance);
         LogActivities = new WebhookLogActivities(log);
+        Janitor = new WebhookJanitor(log, TimeProvider.System, NullLogger<WebhookJanitor>.Instance);
     }
 
     public WebhookOptions Options { get; }
@@ -35,6 +36,8 @@ public sealed class WebhookComponents
     public DeliverWebhookActivity Deliver { get; }
 
     public WebhookLogActivities LogActivities { get; }
+
+    public WebhookJanitor Janitor { get; }
 
     public static WebhookComponents Create(AzuriteFixture azurite, WebhookOptions options)
     {
