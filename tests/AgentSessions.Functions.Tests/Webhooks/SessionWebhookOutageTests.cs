@@ -62,6 +62,23 @@ public sealed class SessionWebhookOutageTests(AzuriteFixture azurite) : IAsyncLi
         Assert.All(statuses[..^1], s => Assert.Equal(503, s));
     }
 
+    [Fact]
+    public async Task SessionEvents_CarryAReplaySafeKey_ThatTheDispatcherRemembersAcrossGenerations()
+    {
+        // Durable delivers events at least once; the key is what lets a second copy be dropped instead of sent as new.
+        await using var host = await SessionTestHost.StartAsync(azurite, webhooks: WebhookTestHost.FastOptions(operationsPerGeneration: 8));
+        var id = await WebhookHttp.CreateSessionAsync(host, receiver.Url, SessionsApi.ShortGoal);
+        await Eventually.ValueAsync(() => Task.FromResult(receiver.Delivered.Count), n => n == 5, null, "the task's five events");
+
+        var dispatcher = WebhookDispatch.InstanceId(SessionIds.InstanceId("alice", id));
+        var input = (await host.Client.GetInstanceAsync(dispatcher, getInputsAndOutputs: true))!.ReadInputAs<WebhookDispatcherInput>()!;
+        Assert.True(input.Generation >= 1);
+        Assert.NotNull(input.RecentKeys);
+        Assert.NotEmpty(input.RecentKeys);
+        Assert.All(input.RecentKeys, key => Assert.Matches("^[0-9a-f]{32}$", key));
+        Assert.Equal(input.RecentKeys.Count, input.RecentKeys.Distinct().Count());
+    }
+
     public static TheoryData<string> Receivers => new() { "hangs", "fails" };
 
     [Theory]
