@@ -9,7 +9,9 @@ using Microsoft.DurableTask;
 namespace AgentSessions.Testing;
 
 /// <summary>What the app's activities need, as the Functions host would inject it.</summary>
-public sealed record AppTaskServices(IMessageStore Store, AgentResolver Agents, DeliverWebhookActivity? Webhooks = null);
+/// <param name="Webhooks">The delivery activity; without it sessions with a webhook cannot run here.</param>
+public sealed record AppTaskServices(
+    IMessageStore Store, AgentResolver Agents, DeliverWebhookActivity? Webhooks = null, WebhookLogActivities? WebhookLog = null);
 
 /// <summary>
 /// The app's orchestrations and activities, registered under their function names as the Functions host binds them,
@@ -28,13 +30,24 @@ public static class AppTasks
                 (context, input) => new AppendMessagesActivity(services.Store).RunAsync(input, CancellationToken.None));
             registry.AddActivityFunc<StepRequest, AgentStepResult>(RunAgentStepActivity.Name,
                 (context, request) => new RunAgentStepActivity(services.Agents).RunAsync(request, CancellationToken.None));
-            registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
-                (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
-            if (services.Webhooks is { } deliver)
+            if (services.Webhooks is { } deliver && services.WebhookLog is { } log)
             {
-                registry.AddActivityFunc<WebhookDelivery, WebhookDeliveryResult>(DeliverWebhookActivity.Name,
-                    (context, delivery) => deliver.RunAsync(delivery, CancellationToken.None));
+                RegisterWebhooks(registry, deliver, log);
             }
         };
+    }
+
+    /// <summary>The webhook dispatcher and its activities.</summary>
+    public static void RegisterWebhooks(DurableTaskRegistry registry, DeliverWebhookActivity deliver, WebhookLogActivities log)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
+            (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
+        registry.AddActivityFunc<WebhookAttemptRequest, WebhookAttemptResult>(DeliverWebhookActivity.Name,
+            (context, request) => deliver.RunAsync(request, CancellationToken.None));
+        registry.AddActivityFunc<WebhookLogBatch>(WebhookLogActivities.RecordEventsName,
+            (context, batch) => log.RecordEventsAsync(batch, CancellationToken.None));
+        registry.AddActivityFunc<string>(WebhookLogActivities.DeleteLogName,
+            (context, sessionKey) => log.DeleteLogAsync(sessionKey, CancellationToken.None));
     }
 }

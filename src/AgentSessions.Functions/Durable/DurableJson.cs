@@ -65,6 +65,7 @@ public static class DurableJson
 [JsonSerializable(typeof(AgentStepResult))]
 [JsonSerializable(typeof(WebhookEvent))]
 [JsonSerializable(typeof(WebhookDispatcherInput))]
-[JsonSerializable(typeof(WebhookDelivery))]
-[JsonSerializable(typeof(WebhookDeliveryResult))]
+[JsonSerializable(typeof(WebhookAttemptRequest))]
+[JsonSerializable(typeof(WebhookAttemptResult))]
+[JsonSerializable(typeof(WebhookLogBatch))]
 internal sealed partial class DurableJsonContext : JsonSerializerContext;

@@ -304,6 +304,13 @@ public sealed class SessionGateway(
         var metadata = await client.GetInstanceAsync(instanceId, getInputsAndOutputs: true, cancellationToken);
         var existed = SessionReads.ReadView(metadata, withGoal: false) is { Deleted: false };
         // A work item that was completing while the instance stopped can write it back after the purge; look again.
+        if (metadata is not null && SessionReads.IsLive(metadata))
+        {
+            await StopAsync(instanceId, cancellationToken);
+        }
+
+        // The dispatcher gets session.deleted even when the session had to be terminated, and is purged once done.
+        await WebhookDispatch.OnSessionDeletedAsync(client, instanceId, webhooks, cancellationToken);
         for (var attempt = 0; metadata is not null && attempt < 5; attempt++)
         {
             if (SessionReads.IsLive(metadata))

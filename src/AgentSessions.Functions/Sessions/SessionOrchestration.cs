@@ -235,7 +235,7 @@ public static class SessionOrchestration
             foreach (var notice in notices)
             {
                 context.SendEvent(dispatcher, WebhookDispatch.EventName,
-                    new WebhookEvent(notice.Event, context.CurrentUtcDateTime, state.SessionId, notice.Data));
+                    new WebhookEvent(notice.Event, context.CurrentUtcDateTime, state.SessionId, notice.Data, context.NewGuid().ToString("N")));
             }
         }
 

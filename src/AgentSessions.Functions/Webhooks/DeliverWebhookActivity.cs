@@ -1,17 +1,20 @@
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Text;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 
 namespace AgentSessions.Functions.Webhooks;
 
 /// <summary>
-/// One delivery attempt of one event: a signed POST to the session's webhook URL. A 2xx is success; any other
-/// answer, a timeout or a connection error throws, so the dispatcher's retry policy tries again. A URL that
-/// may no longer be used (the SSRF guard refuses it, or webhooks were switched off) is reported as refused
-/// without throwing, since retrying cannot help.
+/// One delivery attempt of one event: a signed POST to the session's webhook URL, bounded by
+/// <see cref="WebhookOptions.DeliveryTimeout"/>. It decides what the answer means with the dispatcher's
+/// <see cref="WebhookRetrySchedule"/> (so the decision is recorded in the dispatcher's history and never re-made on replay),
+/// writes the attempt to the delivery log, and returns the decision. It does not throw for a failed delivery: a
+/// failure is an outcome to schedule, not an error.
 /// </summary>
-public sealed class DeliverWebhookActivity(IHttpClientFactory httpClients, WebhookOptions options, TimeProvider time, ILogger<DeliverWebhookActivity> logger)
+public sealed class DeliverWebhookActivity(
+    IHttpClientFactory httpClients, WebhookOptions options, IWebhookDeliveryLog log, TimeProvider time, ILogger<DeliverWebhookActivity> logger)
 {
     public const string Name = "DeliverWebhook";
     public const string HttpClientName = "webhooks";
@@ -25,76 +28,122 @@ public sealed class DeliverWebhookActivity(IHttpClientFactory httpClients, Webho
     private readonly WebhookUrlGuard guard = new(options);
 
     [Function(Name)]
-    public async Task<WebhookDeliveryResult> RunAsync([ActivityTrigger] WebhookDelivery delivery, CancellationToken cancellationToken)
+    public async Task<WebhookAttemptResult> RunAsync([ActivityTrigger] WebhookAttemptRequest request, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(delivery);
-        if (!Uri.TryCreate(delivery.Url, UriKind.Absolute, out var url))
+        ArgumentNullException.ThrowIfNull(request);
+        var body = request.Body ?? Encoding.UTF8.GetString(WebhookBody.Serialize(
+            request.Event ?? throw new ArgumentException("An attempt needs an event or a body.", nameof(request)), request.EventId));
+
+        var started = time.GetUtcNow();
+        var sent = await SendAsync(request, Encoding.UTF8.GetBytes(body), cancellationToken);
+        var finished = time.GetUtcNow();
+        var result = sent switch
         {
-            return Refuse(delivery, "the webhook URL is not an absolute URL");
+            { Refused: true } => new WebhookAttemptResult(WebhookOutcomes.Failed, null, sent.Error, null),
+            _ when request.Schedule is { } schedule => schedule.Decide(request.Attempt, request.ReceivedAt, finished, sent.Status, sent.Error, sent.RetryAfter),
+            { Status: >= 200 and < 300 } => new WebhookAttemptResult(WebhookOutcomes.Delivered, sent.Status, null, null),
+            { Status: 410 } => new WebhookAttemptResult(WebhookOutcomes.Gone, sent.Status, sent.Error, null),
+            _ => new WebhookAttemptResult(WebhookOutcomes.Failed, sent.Status, sent.Error, null),
+        };
+
+        await RecordAsync(request, body, started, finished, result, cancellationToken);
+        return result;
+    }
+
+    private async Task<Sent> SendAsync(WebhookAttemptRequest request, byte[] body, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(request.Url, UriKind.Absolute, out var url))
+        {
+            return Refuse(request, "the webhook URL is not an absolute URL");
         }
 
         // DNS may have changed since the session was created.
         var problem = await guard.FindProblemAsync(url, cancellationToken);
         if (problem is not null)
         {
-            return Refuse(delivery, problem);
+            return Refuse(request, problem);
         }
 
-        var body = WebhookBody.Serialize(delivery.Event);
         var timestamp = time.GetUtcNow().ToUnixTimeSeconds();
-        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        request.Headers.TryAddWithoutValidation("User-Agent", UserAgent);
-        request.Headers.Add(EventHeader, delivery.Event.Event);
-        request.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
-        request.Headers.Add(SignatureHeader, WebhookSignature.Sign(options.SigningSecret!, timestamp, body));
-        request.Headers.Add(IdHeader, delivery.DeliveryId);
+        using var message = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        message.Headers.TryAddWithoutValidation("User-Agent", UserAgent);
+        message.Headers.Add(EventHeader, request.EventName);
+        message.Headers.Add(TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+        message.Headers.Add(SignatureHeader, WebhookSignature.Sign(options.SigningSecret!, timestamp, body));
+        message.Headers.Add(IdHeader, request.EventId);
 
         using var attemptTimeout = new CancellationTokenSource(options.DeliveryTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, attemptTimeout.Token);
         var client = httpClients.CreateClient(HttpClientName);
         try
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);
+            using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token);
             var status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
-                logger.LogInformation("Webhook {DeliveryId} ({Event}) delivered to {Host}: {Status}.",
-                    delivery.DeliveryId, delivery.Event.Event, url.Host, status);
-                return WebhookDeliveryResult.Success(status);
+                logger.LogInformation("Webhook {EventId} ({Event}) delivered to {Host}: {Status}.", request.EventId, request.EventName, url.Host, status);
+                return new Sent(status, null, null, false);
             }
 
-            throw new WebhookDeliveryException($"Webhook {delivery.DeliveryId} ({delivery.Event.Event}) to {url.Host} was answered {status} {response.ReasonPhrase}.");
+            var error = $"{status} {response.ReasonPhrase}".TrimEnd();
+            logger.LogWarning("Webhook {EventId} ({Event}) to {Host} was answered {Error}.", request.EventId, request.EventName, url.Host, error);
+            return new Sent(status, error, RetryAfter(response.Headers.RetryAfter), false);
         }
         catch (OperationCanceledException) when (attemptTimeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            throw new WebhookDeliveryException(
-                $"Webhook {delivery.DeliveryId} ({delivery.Event.Event}) to {url.Host} got no answer within {options.DeliveryTimeout.TotalSeconds:0.###} s.");
+            var error = $"no answer within {options.DeliveryTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s";
+            logger.LogWarning("Webhook {EventId} ({Event}) to {Host}: {Error}.", request.EventId, request.EventName, url.Host, error);
+            return new Sent(null, error, null, false);
         }
         catch (HttpRequestException failure)
         {
-            throw new WebhookDeliveryException(
-                $"Webhook {delivery.DeliveryId} ({delivery.Event.Event}) to {url.Host} failed: {failure.Message}", failure);
+            var error = "connection failed: " + failure.Message;
+            logger.LogWarning("Webhook {EventId} ({Event}) to {Host}: {Error}.", request.EventId, request.EventName, url.Host, error);
+            return new Sent(null, error, null, false);
         }
     }
 
-    private WebhookDeliveryResult Refuse(WebhookDelivery delivery, string problem)
+    /// <summary><c>Retry-After</c> as seconds or as an HTTP date; null when absent or already past.</summary>
+    private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch
     {
-        logger.LogWarning("Webhook {DeliveryId} ({Event}) not sent: {Problem}.", delivery.DeliveryId, delivery.Event.Event, problem);
-        return WebhookDeliveryResult.Refused(problem);
-    }
-}
+        { Delta: { } delta } => delta,
+        { Date: { } date } when date > time.GetUtcNow() => date - time.GetUtcNow(),
+        _ => null,
+    };
 
-/// <summary>A delivery attempt that failed in a way a later attempt may not: the retry policy tries again.</summary>
-public sealed class WebhookDeliveryException : Exception
-{
-    public WebhookDeliveryException(string message)
-        : base(message)
+    /// <summary>
+    /// The log is a record, not part of delivery: if the table cannot be written, the attempt still counts (and is not sent
+    /// again just to be logged), so a storage hiccup never duplicates a delivery.
+    /// </summary>
+    private async Task RecordAsync(WebhookAttemptRequest request, string body, DateTimeOffset started, DateTimeOffset finished,
+        WebhookAttemptResult result, CancellationToken cancellationToken)
     {
+        var entry = new WebhookLogEntry(request.Sequence, request.EventId, request.EventName, request.Event?.Timestamp ?? request.ReceivedAt,
+            request.ReceivedAt, body);
+        var attempt = new WebhookLogAttempt(request.Attempt, started, result.StatusCode, result.Error,
+            (long)(finished - started).TotalMilliseconds, request.RedeliveryId);
+        var state = request.Schedule is null ? null : result.Outcome switch
+        {
+            WebhookOutcomes.Delivered => WebhookStates.Delivered,
+            WebhookOutcomes.Retry => WebhookStates.Pending,
+            _ => WebhookStates.Failed,
+        };
+        try
+        {
+            await log.RecordAttemptAsync(request.SessionKey, entry, attempt, state, result.NextAttemptAt, cancellationToken);
+        }
+        catch (Exception failure) when (failure is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogWarning(failure, "Webhook {EventId}: the delivery log could not record attempt {Attempt}.", request.EventId, request.Attempt);
+        }
     }
 
-    public WebhookDeliveryException(string message, Exception inner)
-        : base(message, inner)
+    private Sent Refuse(WebhookAttemptRequest request, string problem)
     {
+        logger.LogWarning("Webhook {EventId} ({Event}) not sent: {Problem}.", request.EventId, request.EventName, problem);
+        return new Sent(null, "not sent: " + problem, null, true);
     }
+
+    private sealed record Sent(int? Status, string? Error, TimeSpan? RetryAfter, bool Refused);
 }

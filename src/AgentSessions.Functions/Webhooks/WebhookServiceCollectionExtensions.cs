@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using AgentSessions.Functions.Storage;
+using Azure.Data.Tables;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,17 +10,30 @@ namespace AgentSessions.Functions.Webhooks;
 public static class WebhookServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="WebhookOptions"/> (from <c>WEBHOOK_SIGNING_SECRET</c> and <c>WEBHOOKS_ALLOW_PRIVATE_NETWORKS</c>),
-    /// <see cref="WebhookUrlGuard"/> and the delivery client. Needs a <see cref="TimeProvider"/> registered too.
+    /// Registers <see cref="WebhookOptions"/> (from the <c>WEBHOOK_*</c> / <c>WEBHOOKS_*</c> settings, validated here so a bad one
+    /// stops start-up), <see cref="WebhookUrlGuard"/>, the delivery client and the delivery log in the app's storage account
+    /// (<c>AzureWebJobsStorage</c>). Needs a <see cref="TimeProvider"/> registered too.
     /// </summary>
     public static IServiceCollection AddWebhooks(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        return services.AddWebhooks(WebhookOptions.FromConfiguration(configuration));
+        var options = WebhookOptions.FromConfiguration(configuration);
+        return services.AddWebhooks(options)
+            .AddWebhookDeliveryLog(StorageConnection.CreateTableServiceClient(configuration).GetTableClient(TableWebhookDeliveryLog.DefaultTableName), options);
     }
 
-    /// <summary>As <see cref="AddWebhooks(IServiceCollection, IConfiguration)"/>, with options already made (tests).</summary>
+    /// <summary>The delivery log in <paramref name="table"/>, keeping <see cref="WebhookOptions.LogEventsPerSession"/> events per session.</summary>
+    public static IServiceCollection AddWebhookDeliveryLog(this IServiceCollection services, TableClient table, WebhookOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton<IWebhookDeliveryLog>(new TableWebhookDeliveryLog(table, options.LogEventsPerSession));
+        return services;
+    }
+
+    /// <summary>Options, guard and delivery client, with options already made (tests); no delivery log.</summary>
     public static IServiceCollection AddWebhooks(this IServiceCollection services, WebhookOptions options)
     {
         ArgumentNullException.ThrowIfNull(services);

@@ -7,6 +7,7 @@ using AgentSessions.Functions.Sessions;
 using Azure.Data.Tables;
 using AgentSessions.Testing;
 using Microsoft.DurableTask.Client;
+using AgentSessions.Functions.Tests.Webhooks;
 using AgentSessions.Functions.Webhooks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -26,14 +27,15 @@ public sealed class SessionTestHost : IAsyncDisposable
     private readonly DurableEngine host;
 
     private SessionTestHost(
-        DurableEngine host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookOptions webhooks)
+        DurableEngine host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookComponents webhooks)
     {
         this.host = host;
         Store = store;
         Options = options;
         Agents = agents;
         Auth = ApiKeyAuthenticator.Parse($"alice={AliceKey};bob=sha256:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData("bob-key"u8)).ToLowerInvariant()}");
-        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System, webhooks);
+        Gateways = new SessionGatewayFactory(store, claims, options, TimeProvider.System, webhooks.Options);
+        Webhooks = webhooks;
     }
 
     public DurableTaskClient Client => host.Client;
@@ -57,6 +59,11 @@ public sealed class SessionTestHost : IAsyncDisposable
 
     public MessageFunctions MessageFunctions => new(Auth, Gateways, Store, Options);
 
+    /// <summary>The dispatcher's parts, its delivery log included (see <see cref="WebhookComponents"/>).</summary>
+    public WebhookComponents Webhooks { get; }
+
+    public WebhookFunctions WebhookFunctions => Webhooks.Functions(Auth, Gateways);
+
     /// <summary>Scripted agents with no default delay, so steps run as fast as the engine allows.</summary>
     public static AgentCatalog FastAgents() => new([
         new AgentDefinition("agi-0", AgentCatalog.ScriptedType, TimeSpan.Zero),
@@ -67,10 +74,7 @@ public sealed class SessionTestHost : IAsyncDisposable
         AzuriteFixture azurite, SessionsOptions? options = null, AgentCatalog? agents = null, WebhookOptions? webhooks = null,
         DurableEngineKind? engine = null)
     {
-        webhooks ??= new WebhookOptions();
-        var webhookServices = new ServiceCollection().AddWebhooks(webhooks).BuildServiceProvider();
-        var deliver = new DeliverWebhookActivity(webhookServices.GetRequiredService<IHttpClientFactory>(), webhooks, TimeProvider.System,
-            NullLogger<DeliverWebhookActivity>.Instance);
+        var webhookComponents = WebhookComponents.Create(azurite, webhooks ?? new WebhookOptions());
         options ??= new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20) };
         agents ??= FastAgents();
         var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
@@ -79,8 +83,8 @@ public sealed class SessionTestHost : IAsyncDisposable
         var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared);
 
         var host = await DurableEngine.StartAsync(new DurableEngineOptions(engine ?? azurite.Engine, azurite.ConnectionString),
-            AppTasks.Register(new AppTaskServices(store, resolver, deliver)));
-        return new SessionTestHost(host, store, claims, options, agents, webhooks);
+            AppTasks.Register(new AppTaskServices(store, resolver, webhookComponents.Deliver, webhookComponents.LogActivities)));
+        return new SessionTestHost(host, store, claims, options, agents, webhookComponents);
     }
 
     public async Task<SessionView> ViewAsync(string owner, string sessionId)

@@ -12,10 +12,17 @@ using Microsoft.Extensions.Logging;
 
 namespace AgentSessions.Functions.Tests.Webhooks;
 
-/// <summary>One webhook request as the receiver saw it, and what it answered (0: it never answered).</summary>
-public sealed record ReceivedWebhook(int Number, IReadOnlyDictionary<string, string> Headers, byte[] Body)
+/// <summary>One webhook request as the receiver saw it, when, and what it answered (0: it never answered).</summary>
+public sealed record ReceivedWebhook(int Number, IReadOnlyDictionary<string, string> Headers, byte[] Body, DateTimeOffset At)
 {
     public int Status { get; set; }
+
+    /// <summary>Headers to answer with (e.g. <c>Retry-After</c>); set them in <see cref="WebhookReceiver.Respond"/>.</summary>
+    public Dictionary<string, string> ResponseHeaders { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public string? EventId => Header("X-Webhook-Id");
+
+    public string? EventName => Header("X-Webhook-Event");
 
     public string BodyText => Encoding.UTF8.GetString(Body);
 
@@ -61,13 +68,18 @@ public sealed class WebhookReceiver : IAsyncDisposable
             using var buffer = new MemoryStream();
             await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
             var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
-            var received = new ReceivedWebhook(Interlocked.Increment(ref receiver!.count), headers, buffer.ToArray());
+            var received = new ReceivedWebhook(Interlocked.Increment(ref receiver!.count), headers, buffer.ToArray(), DateTimeOffset.UtcNow);
             receiver.requests.Enqueue(received);
             try
             {
                 var status = await receiver.Respond(received, context.RequestAborted);
                 received.Status = status;
                 context.Response.StatusCode = status;
+                foreach (var (name, value) in received.ResponseHeaders)
+                {
+                    context.Response.Headers[name] = value;
+                }
+
                 await context.Response.WriteAsync("ok", context.RequestAborted);
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
@@ -80,6 +92,9 @@ public sealed class WebhookReceiver : IAsyncDisposable
         receiver = new WebhookReceiver(app, new Uri(address).Port);
         return receiver;
     }
+
+    /// <summary>The requests answered with a 2xx, one per event id (a receiver that de-duplicates).</summary>
+    public IReadOnlyList<ReceivedWebhook> DeliveredOnce => [.. Delivered.GroupBy(r => r.EventId).Select(g => g.First())];
 
     /// <summary>A receiver that hangs until the sender gives up.</summary>
     public static async Task<int> NeverAnswer(CancellationToken aborted)

@@ -18,6 +18,21 @@ public sealed class WebhookSignatureTests
     }
 
     [Fact]
+    public void TheReadmeVector_IsTheBodyTheServiceSends_AndItsSignatureCoversTheEventId()
+    {
+        var body = WebhookBody.Serialize(new WebhookEvent(WebhookEventNames.TaskDone, new DateTimeOffset(2025, 10, 5, 18, 4, 34, 281, TimeSpan.Zero), "3f2a",
+            System.Text.Json.JsonSerializer.SerializeToElement(new { result = "ok" })), "3f2a-7");
+        Assert.Equal("{\"event_id\":\"3f2a-7\",\"event\":\"task.done\",\"timestamp\":\"2025-10-05T18:04:34.281Z\",\"session_id\":\"3f2a\",\"data\":{\"result\":\"ok\"}}",
+            Encoding.UTF8.GetString(body));
+        var signature = WebhookSignature.Sign(Secret, Timestamp, body);
+        Assert.Equal("sha256=4bb7ee1971c5508e1e882bd07eb89e31ed8bfa37708cdf30268ded76b941ba7f", signature);
+
+        // A receiver that trusted a changed id would be fooled: the signature must not verify.
+        var otherId = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(body).Replace("3f2a-7", "3f2a-8", StringComparison.Ordinal));
+        Assert.False(WebhookSignature.Verify(Secret, Timestamp, otherId, signature));
+    }
+
+    [Fact]
     public void Verify_AcceptsTheSignature()
     {
         var signature = WebhookSignature.Sign(Secret, Timestamp, Body);

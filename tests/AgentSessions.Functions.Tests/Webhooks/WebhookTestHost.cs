@@ -1,54 +1,66 @@
-using AgentSessions.Functions.Tests.Infrastructure;
+using System.Collections.Immutable;
 using System.Text.Json;
+using AgentSessions.Functions.Tests.Infrastructure;
 using AgentSessions.Functions.Webhooks;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AgentSessions.Functions.Tests.Webhooks;
 
-/// <summary>The real dispatcher orchestration and delivery activity on the in-process Durable engine, with the production HTTP client setup.</summary>
+/// <summary>
+/// Webhook test classes share one Azurite of their own (for the delivery log), so their outage tests, which wait on real
+/// timers, run beside the other storage tests instead of after them.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class WebhookCollection : ICollectionFixture<AzuriteFixture>
+{
+    public const string Name = "webhooks";
+}
+
+/// <summary>The real dispatcher orchestration and its activities on the in-process Durable engine, with the production HTTP client setup.</summary>
 public sealed class WebhookTestHost : IAsyncDisposable
 {
     public const string Secret = "whsec_test_0123456789abcdef";
 
-    private readonly DurableTaskTestHost host;
-    private readonly ServiceProvider services;
+    /// <summary>200 ms, 400 ms, then every 800 ms, for a minute: the production shape, fast.</summary>
+    public static readonly WebhookRetrySchedule FastSchedule = Schedule(60, 0.2, 0.4, 0.8);
 
-    private WebhookTestHost(DurableTaskTestHost host, ServiceProvider services, WebhookOptions options)
+    private readonly DurableTaskTestHost host;
+
+    private WebhookTestHost(DurableTaskTestHost host, WebhookComponents components)
     {
         this.host = host;
-        this.services = services;
-        Options = options;
+        Components = components;
     }
 
     public DurableTaskClient Client => host.Client;
 
-    public WebhookOptions Options { get; }
+    public WebhookComponents Components { get; }
 
-    /// <summary>Fast retries (200 ms, 400 ms, 800 ms) and private networks allowed, so a loopback receiver can be used.</summary>
-    public static WebhookOptions FastOptions(TimeSpan? deliveryTimeout = null, TimeSpan? firstRetry = null, bool allowPrivateNetworks = true) => new()
+    public WebhookOptions Options => Components.Options;
+
+    /// <summary>A fast schedule and private networks allowed, so a loopback receiver can be used.</summary>
+    public static WebhookOptions FastOptions(
+        TimeSpan? deliveryTimeout = null, bool allowPrivateNetworks = true, WebhookRetrySchedule? schedule = null, int? operationsPerGeneration = null,
+        TimeSpan? deleteWait = null) => new()
     {
         SigningSecret = Secret,
         AllowPrivateNetworks = allowPrivateNetworks,
         DeliveryTimeout = deliveryTimeout ?? TimeSpan.FromSeconds(10),
-        Retry = WebhookRetrySettings.Default with { FirstRetryInterval = firstRetry ?? TimeSpan.FromMilliseconds(200) },
+        Schedule = schedule ?? FastSchedule,
+        OperationsPerGeneration = operationsPerGeneration ?? WebhookDispatcherOrchestration.DefaultOperationsPerGeneration,
+        DeleteWait = deleteWait ?? TimeSpan.FromSeconds(10),
     };
 
-    public static async Task<WebhookTestHost> StartAsync(WebhookOptions options)
+    /// <summary>A schedule of <paramref name="delaysSeconds"/> (the last repeats) within <paramref name="windowSeconds"/>.</summary>
+    public static WebhookRetrySchedule Schedule(double windowSeconds, params double[] delaysSeconds) =>
+        new([.. delaysSeconds.Select(TimeSpan.FromSeconds)], TimeSpan.FromSeconds(windowSeconds));
+
+    public static async Task<WebhookTestHost> StartAsync(AzuriteFixture azurite, WebhookOptions options)
     {
-        var services = new ServiceCollection().AddWebhooks(options).BuildServiceProvider();
-        var activity = new DeliverWebhookActivity(services.GetRequiredService<IHttpClientFactory>(), options, TimeProvider.System,
-            NullLogger<DeliverWebhookActivity>.Instance);
-        var host = await DurableTestHosts.StartAsync(registry =>
-        {
-            registry.AddOrchestratorFunc<WebhookDispatcherInput>(WebhookDispatcherOrchestration.Name,
-                (context, input) => WebhookDispatcherOrchestration.RunAsync(context, input!));
-            registry.AddActivityFunc<WebhookDelivery, WebhookDeliveryResult>(DeliverWebhookActivity.Name,
-                (context, delivery) => activity.RunAsync(delivery, CancellationToken.None));
-        });
-        return new WebhookTestHost(host, services, options);
+        var components = WebhookComponents.Create(azurite, options);
+        var host = await DurableTestHosts.StartAsync(components.Register);
+        return new WebhookTestHost(host, components);
     }
 
     /// <summary>Starts a dispatcher as the session side does, for a new session of "alice". Returns (session id, dispatcher instance id).</summary>
@@ -69,12 +81,12 @@ public sealed class WebhookTestHost : IAsyncDisposable
         return await Client.WaitForInstanceCompletionAsync(instanceId, getInputsAndOutputs: true, deadline.Token);
     }
 
-    public static WebhookEvent Event(string name, string sessionId, object data, DateTimeOffset? at = null) =>
-        new(name, at ?? DateTimeOffset.UtcNow, sessionId, JsonSerializer.SerializeToElement(data));
+    /// <summary>The session's delivery log, newest first.</summary>
+    public Task<IReadOnlyList<WebhookLogRecord>> LogAsync(string instanceId) =>
+        Components.Log.ListAsync(WebhookDispatch.SessionKeyOf(instanceId), 1000);
 
-    public async ValueTask DisposeAsync()
-    {
-        await host.DisposeAsync();
-        await services.DisposeAsync();
-    }
+    public static WebhookEvent Event(string name, string sessionId, object data, DateTimeOffset? at = null, string? key = null) =>
+        new(name, at ?? DateTimeOffset.UtcNow, sessionId, JsonSerializer.SerializeToElement(data), key);
+
+    public ValueTask DisposeAsync() => host.DisposeAsync();
 }
