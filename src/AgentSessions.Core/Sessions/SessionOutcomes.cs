@@ -42,6 +42,10 @@ public sealed record EndSession : SessionEffect;
 public sealed record SessionMessage(long Id, string Type, JsonElement Content, DateTimeOffset Timestamp, JsonElement Metadata);
 
 /// <summary>What an agent is given to execute one step.</summary>
+/// <param name="InstanceId">The session's Durable instance id (<c>owner:uuid</c>), the key of its stored messages;
+/// filled in by the orchestration, null where the decider made the request.</param>
+/// <param name="LastMessageId">The session's last message id when the step was started (every message up to it is
+/// stored by then); filled in by the orchestration, null where the decider made the request.</param>
 public sealed record StepRequest(
     string SessionId,
     string AgentName,
@@ -51,6 +55,8 @@ public sealed record StepRequest(
     string Task,
     string? StartUrl,
     ImmutableList<string> NewUserMessages,
-    string? AgentState = null);
+    string? AgentState = null,
+    string? InstanceId = null,
+    long? LastMessageId = null);
 
 public sealed record SessionDecision(SessionState State, CommandOutcome Outcome, ImmutableList<SessionEffect> Effects);

@@ -166,7 +166,8 @@ public static class SessionOrchestration
         {
             try
             {
-                var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request, AgentRetry.Policy);
+                var result = await context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name,
+                    request with { InstanceId = context.InstanceId, LastMessageId = state.LastMessageId }, AgentRetry.Policy);
                 return new StepOutcome(result, null);
             }
             catch (TaskFailedException failure)
