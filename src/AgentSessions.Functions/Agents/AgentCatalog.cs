@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Agents.Llm;
 using Microsoft.Extensions.Configuration;
 
 namespace AgentSessions.Functions.Agents;
@@ -7,6 +8,7 @@ public sealed class AgentCatalog
 {
     public const string ScriptedType = "scripted";
     public const string HttpType = "http";
+    public const string LlmType = "llm";
 
     private readonly Dictionary<string, AgentDefinition> agents;
 
@@ -38,6 +40,7 @@ public sealed class AgentCatalog
 }
 
 /// <summary>One configured agent.</summary>
+/// <param name="Llm">The settings of an agent of type <c>llm</c>; null for the other types.</param>
 public sealed record AgentDefinition(
     string Name,
     string Type,
@@ -45,14 +48,20 @@ public sealed record AgentDefinition(
     Uri? Url = null,
     string? HeaderName = null,
     string? HeaderValue = null,
-    TimeSpan? Timeout = null)
+    TimeSpan? Timeout = null,
+    LlmAgentOptions? Llm = null)
 {
     public static AgentDefinition From(string name, IConfigurationSection section)
     {
         var type = (section["Type"] ?? AgentCatalog.ScriptedType).Trim().ToLowerInvariant();
-        if (type is not (AgentCatalog.ScriptedType or AgentCatalog.HttpType))
+        if (type is not (AgentCatalog.ScriptedType or AgentCatalog.HttpType or AgentCatalog.LlmType))
         {
-            throw new InvalidOperationException($"Setting Agents__{name}__Type is '{type}'; expected 'scripted' or 'http'.");
+            throw new InvalidOperationException($"Setting Agents__{name}__Type is '{type}'; expected 'scripted', 'http' or 'llm'.");
+        }
+
+        if (type == AgentCatalog.LlmType)
+        {
+            return new AgentDefinition(name, type, TimeSpan.Zero, Llm: LlmAgentOptions.From(name, section));
         }
 
         var delayMs = ReadInt(section, name, "StepDelayMs", 1000);
@@ -68,6 +77,14 @@ public sealed record AgentDefinition(
         var timeoutSeconds = ReadInt(section, name, "TimeoutSeconds", 30);
         return new AgentDefinition(name, type, TimeSpan.FromMilliseconds(delayMs), url, section["HeaderName"], section["HeaderValue"],
             TimeSpan.FromSeconds(timeoutSeconds));
+    }
+
+    /// <summary>The generated <c>ToString</c> without the header value, which is usually a secret (<c>Bearer …</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $"Name = {Name}, Type = {Type}, StepDelay = {StepDelay}, Url = {Url}, HeaderName = {HeaderName}, HeaderValue = {(HeaderValue is null ? "(not set)" : "(set)")}, Timeout = {Timeout}, Llm = {Llm}");
+        return true;
     }
 
     private static int ReadInt(IConfigurationSection section, string name, string key, int fallback)
