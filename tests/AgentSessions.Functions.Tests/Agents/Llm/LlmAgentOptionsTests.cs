@@ -141,6 +141,31 @@ public sealed class LlmAgentOptionsTests
         Assert.DoesNotContain(Key, http.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>The sample a first local run copies must start the app, its local-Ollama llm agent included.</summary>
+    [Fact]
+    public void SampleLocalSettings_StartTheApp_WithTheLocalOllamaAgent()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Functions.sln")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        using var sample = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(root.FullName, "local.settings.sample.json")));
+        var values = sample.RootElement.GetProperty("Values").EnumerateObject()
+            .ToDictionary(p => p.Name.Replace("__", ":", StringComparison.Ordinal), p => (string?)p.Value.GetString());
+        using var provider = new ServiceCollection().AddLogging()
+            .AddAgentSessions(new ConfigurationBuilder().AddInMemoryCollection(values).Build()).BuildServiceProvider();
+
+        var catalog = provider.GetRequiredService<AgentCatalog>();
+        Assert.True(catalog.TryGet("llm", out var llm));
+        Assert.Equal(new Uri("http://localhost:11434/v1/"), llm.Llm!.Endpoint);
+        Assert.Equal(LlmCredential.None, llm.Llm.Credential);
+        Assert.IsType<LlmAgent>(provider.GetRequiredService<AgentResolver>().Resolve("llm"));
+        Assert.IsType<ScriptedAgent>(provider.GetRequiredService<AgentResolver>().Resolve("agi-0"));
+    }
+
     [Fact]
     public async Task AppContainer_ResolvesTheLlmAgent_AndListsItAsAModel()
     {
