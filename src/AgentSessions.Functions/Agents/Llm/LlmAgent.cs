@@ -359,7 +359,8 @@ public sealed class LlmAgent : IAgent
             metadata[key] = value;
         }
 
-        if (callId is not null)
+        // Some servers send calls without ids; the rebuilt conversation then makes one up from the message id.
+        if (!string.IsNullOrEmpty(callId))
         {
             metadata[LlmConversation.CallIdKey] = callId;
         }

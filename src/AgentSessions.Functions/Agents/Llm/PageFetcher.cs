@@ -203,9 +203,11 @@ public sealed class PageFetcher(IHttpClientFactory httpClients, LlmAgentOptions 
         {
             try
             {
-                encoding = Encoding.GetEncoding(charset.Trim('"', ' '));
+                // Legacy code pages (windows-1252, shift_jis, …) without registering a provider for the whole process.
+                var name = charset.Trim('"', ' ');
+                encoding = CodePagesEncodingProvider.Instance.GetEncoding(name) ?? Encoding.GetEncoding(name);
             }
-            catch (ArgumentException)
+            catch (Exception unknown) when (unknown is ArgumentException or NotSupportedException)
             {
                 // An unknown charset: UTF-8 is the best guess for the web.
             }

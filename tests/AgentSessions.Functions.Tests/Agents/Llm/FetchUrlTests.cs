@@ -220,6 +220,26 @@ public sealed class FetchUrlTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FetchUrl_DecodesTheCharsetOfTheHeader_OrOfTheDocument()
+    {
+        server.Pages["/pages/latin"] = context => Bytes(context, "text/plain; charset=windows-1252", [0x63, 0x61, 0x66, 0xE9]);
+        server.Pages["/pages/meta"] = context => Bytes(context, "text/html",
+            [.. "<html><head><meta charset=\"iso-8859-1\"><title>t</title></head><body><p>na"u8.ToArray(), 0xEF, .. "ve</p></body></html>"u8.ToArray()]);
+
+        var latin = await FetchOnceAsync(Agent(), new { url = PageUrl("/pages/latin") });
+        var meta = await FetchOnceAsync(Agent(), new { url = PageUrl("/pages/meta") });
+
+        Assert.Equal("café", latin.GetProperty("text").GetString());
+        Assert.Equal("naïve", meta.GetProperty("text").GetString());
+    }
+
+    private static async Task Bytes(HttpContext context, string contentType, byte[] body)
+    {
+        context.Response.ContentType = contentType;
+        await context.Response.Body.WriteAsync(body, context.RequestAborted);
+    }
+
+    [Fact]
     public async Task FetchUrl_AtMostThreePagesPerTurn()
     {
         var url = PageUrl("/pages/mug");
