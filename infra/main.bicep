@@ -1,5 +1,5 @@
 // Everything `azd up` provisions for the agent sessions service: one resource group with a Function App on the Flex
-// Consumption plan, its storage (identity only, no shared keys), monitoring and a Key Vault for the two secrets.
+// Consumption plan, its storage (identity only, no shared keys), monitoring and a Key Vault for the app's secrets.
 // The outputs in UPPER_CASE become azd environment values.
 targetScope = 'subscription'
 
@@ -26,6 +26,25 @@ param sessionsApiKeys string
 @description('WEBHOOK_SIGNING_SECRET: the HMAC key webhook bodies are signed with (at least 16 characters; 32 random bytes in hex is a good choice). Stored only in Key Vault. Empty: webhooks are off.')
 param webhookSigningSecret string = ''
 
+@description('Name of an LLM agent to configure (Agents__<name>__Type=llm); empty for none. Name it agi-0 to make it the agent the SDKs ask for by default; otherwise the scripted agi-0 and agi-0-fast are configured beside it.')
+param llmAgentName string = ''
+
+@description('The LLM agent\'s OpenAI-compatible base URL, e.g. https://<resource>.openai.azure.com/openai/v1/ or https://api.openai.com/v1/.')
+param llmEndpoint string = ''
+
+@description('The LLM agent\'s model (for Azure OpenAI, the deployment name).')
+param llmModel string = ''
+
+@secure()
+@description('The LLM agent\'s API key, stored only in Key Vault. Empty: the app\'s managed identity authenticates (Azure OpenAI), see llmAzureOpenAiResourceId.')
+param llmApiKey string = ''
+
+@description('Header that carries llmApiKey: Authorization (sent as Bearer <key>, OpenAI and most servers) or api-key (Azure OpenAI keys).')
+param llmApiKeyHeader string = 'Authorization'
+
+@description('Resource id of the Azure OpenAI (Cognitive Services) account behind llmEndpoint; with no llmApiKey the app\'s identity is given Cognitive Services OpenAI User on it. Empty: assign the role yourself.')
+param llmAzureOpenAiResourceId string = ''
+
 @minValue(1)
 @maxValue(1000)
 @description('Largest number of instances the Flex Consumption plan scales the app out to.')
@@ -43,6 +62,7 @@ param principalId string = ''
 param principalType string = 'User'
 
 var abbrs = loadJsonContent('abbreviations.json')
+var llmUsesIdentity = !empty(llmAgentName) && empty(llmApiKey)
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
@@ -96,6 +116,17 @@ module keyVault 'app/keyvault.bicep' = {
     tags: tags
     sessionsApiKeys: sessionsApiKeys
     webhookSigningSecret: webhookSigningSecret
+    llmApiKey: empty(llmAgentName) ? '' : llmApiKey
+  }
+}
+
+// The LLM agent calls Azure OpenAI with the app's identity: the role goes on the account, wherever its resource group is.
+module llmRbac 'app/openai-rbac.bicep' = if (llmUsesIdentity && !empty(llmAzureOpenAiResourceId)) {
+  name: 'llm-rbac'
+  scope: resourceGroup(split(llmAzureOpenAiResourceId, '/')[2], split(llmAzureOpenAiResourceId, '/')[4])
+  params: {
+    accountName: last(split(llmAzureOpenAiResourceId, '/'))
+    identityPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -127,6 +158,11 @@ module api 'app/api.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     sessionsApiKeysSecretUri: keyVault.outputs.sessionsApiKeysSecretUri
     webhookSigningSecretUri: keyVault.outputs.webhookSigningSecretUri
+    llmAgentName: llmAgentName
+    llmEndpoint: llmEndpoint
+    llmModel: llmModel
+    llmApiKeySecretUri: keyVault.outputs.llmApiKeySecretUri
+    llmApiKeyHeader: llmApiKeyHeader
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

@@ -14,6 +14,15 @@ param sessionsApiKeysSecretUri string
 @description('Empty: WEBHOOK_SIGNING_SECRET is not set and webhooks are off.')
 param webhookSigningSecretUri string = ''
 
+@description('Empty: no LLM agent is configured, and the app keeps its default scripted agents.')
+param llmAgentName string = ''
+param llmEndpoint string = ''
+param llmModel string = ''
+
+@description('Empty: the LLM agent authenticates with the app\'s identity (Agents__<name>__Credential=managedidentity).')
+param llmApiKeySecretUri string = ''
+param llmApiKeyHeader string = 'Authorization'
+
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -23,6 +32,25 @@ param instanceMemoryMB int = 2048
 
 @description('azd deploys the service named so in azure.yaml to the resource carrying this tag.')
 param serviceName string = 'api'
+
+// Agents__<name>__* settings. Configuring any agent replaces the built-in defaults, so the scripted agents the SDKs
+// ask for by default stay configured beside an LLM agent named otherwise.
+var llmPrefix = 'Agents__${llmAgentName}__'
+var llmAgentSettings = empty(llmAgentName) ? {} : union({
+  '${llmPrefix}Type': 'llm'
+  '${llmPrefix}Endpoint': llmEndpoint
+  '${llmPrefix}Model': llmModel
+}, empty(llmApiKeySecretUri) ? {
+  '${llmPrefix}Credential': 'managedidentity'
+  '${llmPrefix}ClientId': identityClientId
+} : {
+  '${llmPrefix}ApiKey': '@Microsoft.KeyVault(SecretUri=${llmApiKeySecretUri})'
+  '${llmPrefix}ApiKeyHeader': empty(llmApiKeyHeader) ? 'Authorization' : llmApiKeyHeader
+}, llmAgentName == 'agi-0' ? {} : {
+  'Agents__agi-0__Type': 'scripted'
+  'Agents__agi-0-fast__Type': 'scripted'
+  'Agents__agi-0-fast__StepDelayMs': '100'
+})
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -99,7 +127,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       SESSIONS_API_KEYS: '@Microsoft.KeyVault(SecretUri=${sessionsApiKeysSecretUri})'
     }, empty(webhookSigningSecretUri) ? {} : {
       WEBHOOK_SIGNING_SECRET: '@Microsoft.KeyVault(SecretUri=${webhookSigningSecretUri})'
-    })
+    }, llmAgentSettings)
   }
 }
 

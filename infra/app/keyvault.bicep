@@ -1,4 +1,4 @@
-// Key Vault with RBAC authorization holding the app's two secrets. App settings refer to them with
+// Key Vault with RBAC authorization holding the app's secrets. App settings refer to them with
 // @Microsoft.KeyVault(SecretUri=...) without a version, so a new secret version is picked up without a redeploy.
 param name string
 param location string
@@ -11,7 +11,12 @@ param sessionsApiKeys string
 @description('Empty: no secret is stored and the app runs with webhooks off.')
 param webhookSigningSecret string = ''
 
+@secure()
+@description('Empty: no secret is stored (no LLM agent, or one that authenticates with the app\'s identity).')
+param llmApiKey string = ''
+
 var storeWebhookSigningSecret = length(webhookSigningSecret) > 0
+var storeLlmApiKey = length(llmApiKey) > 0
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -45,9 +50,18 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       contentType: 'text/plain'
     }
   }
+
+  resource llmApiKeySecret 'secrets' = if (storeLlmApiKey) {
+    name: 'LLM-API-KEY'
+    properties: {
+      value: llmApiKey
+      contentType: 'text/plain'
+    }
+  }
 }
 
 output name string = vault.name
 output endpoint string = vault.properties.vaultUri
 output sessionsApiKeysSecretUri string = '${vault.properties.vaultUri}secrets/${vault::sessionsApiKeysSecret.name}'
 output webhookSigningSecretUri string = storeWebhookSigningSecret ? '${vault.properties.vaultUri}secrets/WEBHOOK-SIGNING-SECRET' : ''
+output llmApiKeySecretUri string = storeLlmApiKey ? '${vault.properties.vaultUri}secrets/LLM-API-KEY' : ''

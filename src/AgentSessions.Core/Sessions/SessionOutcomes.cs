@@ -55,8 +55,10 @@ public sealed record EndSession : SessionEffect;
 public sealed record SessionMessage(long Id, string Type, JsonElement Content, DateTimeOffset Timestamp, JsonElement Metadata);
 
 /// <summary>What an agent is given to execute one step.</summary>
-/// <param name="InstanceId">The session's key in the service's stores (owner-qualified), filled in by the orchestration
-/// when it runs the step, for agents that read the session's messages.</param>
+/// <param name="InstanceId">The session's Durable instance id (<c>owner:uuid</c>), the key of its stored messages;
+/// filled in by the orchestration, null where the decider made the request.</param>
+/// <param name="LastMessageId">The session's last message id when the step was started (every message up to it is
+/// stored by then); filled in by the orchestration, null where the decider made the request.</param>
 public sealed record StepRequest(
     string SessionId,
     string AgentName,
@@ -67,6 +69,7 @@ public sealed record StepRequest(
     string? StartUrl,
     ImmutableList<string> NewUserMessages,
     string? AgentState = null,
-    string? InstanceId = null);
+    string? InstanceId = null,
+    long? LastMessageId = null);
 
 public sealed record SessionDecision(SessionState State, CommandOutcome Outcome, ImmutableList<SessionEffect> Effects);

@@ -1,3 +1,4 @@
+using AgentSessions.Functions.Agents.Llm;
 using Microsoft.Extensions.Configuration;
 
 namespace AgentSessions.Functions.Agents;
@@ -7,6 +8,7 @@ public sealed class AgentCatalog
 {
     public const string ScriptedType = "scripted";
     public const string HttpType = "http";
+    public const string LlmType = "llm";
 
     private readonly Dictionary<string, AgentDefinition> agents;
 
@@ -39,6 +41,7 @@ public sealed class AgentCatalog
 
 /// <summary>One configured agent.</summary>
 /// <param name="Timeout">How long one call to the agent may take (<c>TimeoutSeconds</c>); null or zero for the type's default.</param>
+/// <param name="Llm">The settings of an agent of type <c>llm</c>; null for the other types.</param>
 public sealed record AgentDefinition(
     string Name,
     string Type,
@@ -46,26 +49,33 @@ public sealed record AgentDefinition(
     Uri? Url = null,
     string? HeaderName = null,
     string? HeaderValue = null,
-    TimeSpan? Timeout = null)
+    TimeSpan? Timeout = null,
+    LlmAgentOptions? Llm = null)
 {
     /// <summary>The longest step a scripted agent's <c>[delay=MS]</c> marker can ask for.</summary>
     public static readonly TimeSpan LongestScriptedStep = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// How long one attempt of a step can take: the configured timeout, else an http agent's 30 s or the longest
-    /// scripted step. A session fixes this when it is created and runs a step again that has not reported back within
+    /// How long one attempt of a step can take: an llm agent's model call plus the pages it may fetch in that turn,
+    /// else the configured timeout, else an http agent's 30 s or the longest scripted step. A session fixes this when it is created and runs a step again that has not reported back within
     /// it (plus a margin), e.g. because the worker running it died.
     /// </summary>
-    public TimeSpan StepTimeout => Timeout is { } timeout && timeout > TimeSpan.Zero ? timeout
+    public TimeSpan StepTimeout => Llm is { } llm ? llm.Timeout + (llm.FetchUrl ? LlmAgent.MaxFetchesPerTurn * llm.FetchTimeout : TimeSpan.Zero)
+        : Timeout is { } timeout && timeout > TimeSpan.Zero ? timeout
         : Type == AgentCatalog.HttpType ? HttpAgent.DefaultTimeout
         : LongestScriptedStep;
 
     public static AgentDefinition From(string name, IConfigurationSection section)
     {
         var type = (section["Type"] ?? AgentCatalog.ScriptedType).Trim().ToLowerInvariant();
-        if (type is not (AgentCatalog.ScriptedType or AgentCatalog.HttpType))
+        if (type is not (AgentCatalog.ScriptedType or AgentCatalog.HttpType or AgentCatalog.LlmType))
         {
-            throw new InvalidOperationException($"Setting Agents__{name}__Type is '{type}'; expected 'scripted' or 'http'.");
+            throw new InvalidOperationException($"Setting Agents__{name}__Type is '{type}'; expected 'scripted', 'http' or 'llm'.");
+        }
+
+        if (type == AgentCatalog.LlmType)
+        {
+            return new AgentDefinition(name, type, TimeSpan.Zero, Llm: LlmAgentOptions.From(name, section));
         }
 
         var delayMs = ReadInt(section, name, "StepDelayMs", 1000);
@@ -81,6 +91,14 @@ public sealed record AgentDefinition(
         var timeoutSeconds = ReadInt(section, name, "TimeoutSeconds", 0);
         return new AgentDefinition(name, type, TimeSpan.FromMilliseconds(delayMs), url, section["HeaderName"], section["HeaderValue"],
             timeoutSeconds > 0 ? TimeSpan.FromSeconds(timeoutSeconds) : null);
+    }
+
+    /// <summary>The generated <c>ToString</c> without the header value, which is usually a secret (<c>Bearer …</c>).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $"Name = {Name}, Type = {Type}, StepDelay = {StepDelay}, Url = {Url}, HeaderName = {HeaderName}, HeaderValue = {(HeaderValue is null ? "(not set)" : "(set)")}, Timeout = {Timeout}, Llm = {Llm}");
+        return true;
     }
 
     private static int ReadInt(IConfigurationSection section, string name, string key, int fallback)

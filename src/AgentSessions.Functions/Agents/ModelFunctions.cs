@@ -32,8 +32,12 @@ public sealed class ModelFunctions(ApiKeyAuthenticator auth, AgentCatalog agents
     private ModelBody Describe(string name)
     {
         agents.TryGet(name, out var definition);
-        return definition.Type == AgentCatalog.HttpType
-            ? new ModelBody(name, name, "Agent served over HTTP", ["browser"])
-            : new ModelBody(name, name, "Scripted agent (no external calls)", ["scripted"]);
+        return definition.Type switch
+        {
+            AgentCatalog.HttpType => new ModelBody(name, name, "Agent served over HTTP", ["browser"]),
+            AgentCatalog.LlmType => new ModelBody(name, name, $"LLM agent (model {definition.Llm!.Model})",
+                definition.Llm.FetchUrl ? ["llm", "fetch_url"] : ["llm"]),
+            _ => new ModelBody(name, name, "Scripted agent (no external calls)", ["scripted"]),
+        };
     }
 }

@@ -1,5 +1,8 @@
+using System.Collections.Concurrent;
 using AgentSessions.Core.Agents;
 using AgentSessions.Core.Sessions;
+using AgentSessions.Functions.Agents.Llm;
+using AgentSessions.Functions.Messages;
 using Microsoft.Azure.Functions.Worker;
 
 namespace AgentSessions.Functions.Agents;
@@ -27,8 +30,13 @@ public sealed class RunAgentStepActivity(AgentResolver agents)
 }
 
 /// <summary>Turns an agent name into the agent that serves it.</summary>
-public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time, IHttpClientFactory httpClients)
+/// <param name="messages">The session message store, which llm agents read their conversation from; needed only when
+/// the catalog has one.</param>
+public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time, IHttpClientFactory httpClients, IMessageStore? messages = null)
 {
+    // One per agent for the life of the app: an llm agent holds its credential (and so its token cache).
+    private readonly ConcurrentDictionary<string, LlmAgent> llmAgents = new(StringComparer.Ordinal);
+
     public IAgent Resolve(string name)
     {
         if (!catalog.TryGet(name, out var definition))
@@ -40,6 +48,10 @@ public sealed class AgentResolver(AgentCatalog catalog, TimeProvider time, IHttp
         {
             AgentCatalog.ScriptedType => new ScriptedAgent(definition.StepDelay, time, definition.Name),
             AgentCatalog.HttpType => new HttpAgent(definition, httpClients),
+            AgentCatalog.LlmType => llmAgents.GetOrAdd(definition.Name, _ => new LlmAgent(
+                definition.Llm ?? throw new InvalidOperationException($"Agent '{name}' is an llm agent without settings."),
+                messages ?? throw new InvalidOperationException($"Agent '{name}' is an llm agent, which needs the message store."),
+                httpClients, time)),
             _ => throw new NotSupportedException($"Agent type '{definition.Type}' is not supported."),
         };
     }

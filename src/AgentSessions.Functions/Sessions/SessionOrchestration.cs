@@ -156,7 +156,8 @@ public static class SessionOrchestration
             state.Task is { } task && task.Number == r.TaskNumber && task.StepInFlight == r.StepNumber);
 
         private void Start(StepRequest request) =>
-            steps.Add(AgentStepRunner.RunAsync(context, request with { InstanceId = context.InstanceId }, stepPolicy), request);
+            steps.Add(AgentStepRunner.RunAsync(context, request with { InstanceId = context.InstanceId, LastMessageId = state.LastMessageId }, stepPolicy),
+                request);
 
         private async Task<(SessionCommand? Command, string? CommandId)> NextAsync()
         {

@@ -72,7 +72,11 @@ public static class WebhookServiceCollectionExtensions
         return handler;
     }
 
-    private static async ValueTask<Stream> ConnectToPublicAddressAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    /// <summary>
+    /// A <see cref="SocketsHttpHandler.ConnectCallback"/> that connects only to addresses <see cref="WebhookUrlGuard.IsForbidden"/>
+    /// allows; also used by the llm agents' <c>fetch_url</c> client.
+    /// </summary>
+    internal static async ValueTask<Stream> ConnectToPublicAddressAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var host = context.DnsEndPoint.Host;
         IPAddress[] addresses;
@@ -82,17 +86,17 @@ public static class WebhookServiceCollectionExtensions
         }
         catch (SocketException failure)
         {
-            throw new HttpRequestException($"The webhook host {host} could not be resolved.", failure);
+            throw new HttpRequestException($"The host {host} could not be resolved.", failure);
         }
 
         if (addresses.Length == 0)
         {
-            throw new HttpRequestException($"The webhook host {host} could not be resolved.");
+            throw new HttpRequestException($"The host {host} could not be resolved.");
         }
 
         if (addresses.Any(WebhookUrlGuard.IsForbidden))
         {
-            throw new HttpRequestException($"The webhook host {host} resolves to a loopback, private, link-local or metadata address.");
+            throw new HttpRequestException($"The host {host} resolves to a loopback, private, link-local or metadata address.");
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

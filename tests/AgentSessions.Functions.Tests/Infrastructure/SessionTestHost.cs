@@ -80,7 +80,7 @@ public sealed class SessionTestHost : IAsyncDisposable
         var table = new TableClient(azurite.ConnectionString, "msgs" + Guid.NewGuid().ToString("N")[..20]);
         IMessageStore store = new TableMessageStore(table);
         ISessionClaims claims = new TableSessionClaims(new TableClient(azurite.ConnectionString, "claims" + Guid.NewGuid().ToString("N")[..20]));
-        var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared);
+        var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared, store);
 
         var host = await DurableEngine.StartAsync(new DurableEngineOptions(engine ?? azurite.Engine, azurite.ConnectionString),
             AppTasks.Register(new AppTaskServices(store, resolver, webhookComponents.Deliver, webhookComponents.LogActivities)));

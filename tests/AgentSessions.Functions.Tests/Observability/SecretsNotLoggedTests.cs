@@ -1,9 +1,13 @@
 using System.Text;
+using AgentSessions.Functions.Agents;
+using AgentSessions.Functions.Agents.Llm;
 using AgentSessions.Functions.Auth;
 using AgentSessions.Functions.Health;
 using AgentSessions.Functions.Http;
 using AgentSessions.Functions.Messages;
 using AgentSessions.Functions.Observability;
+using AgentSessions.Functions.Tests.Agents;
+using AgentSessions.Functions.Tests.Agents.Llm;
 using AgentSessions.Functions.Tests.Health;
 using AgentSessions.Functions.Tests.Http;
 using AgentSessions.Functions.Tests.Infrastructure;
@@ -17,7 +21,7 @@ using Microsoft.Extensions.Logging;
 namespace AgentSessions.Functions.Tests.Observability;
 
 /// <summary>
-/// API keys, the webhook signing secret and the storage account key never reach a log line (message, structured
+/// API keys, the webhook signing secret, agents' keys and header values and the storage account key never reach a log line (message, structured
 /// values, scopes or exception text), nor an answer: checked on requests with good and bad keys, an unhandled storage
 /// failure, a failing health check, and start-up with bad settings.
 /// </summary>
@@ -26,6 +30,8 @@ public sealed class SecretsNotLoggedTests(AzuriteFixture azurite)
 {
     private const string WrongKey = "wrong-key-5f0c1e9a7b3d";
     private const string WebhookSecret = "whsec-4b1d0c7e9a2f6e8d3c5b7a9f1e2d4c6b";
+    private const string LlmKey = "sk-proj-8c2d4e6f0a1b3c5d7e9f";
+    private const string AgentHeaderSecret = "agent-token-3e5f7a9c1b2d";
 
     private static readonly string BasicAlice = Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:" + SessionTestHost.AliceKey));
 
@@ -144,7 +150,10 @@ public sealed class SecretsNotLoggedTests(AzuriteFixture azurite)
         var settings = AppSettings(
             (ApiKeyAuthenticator.SettingName, $"alice={SessionTestHost.AliceKey};bob=sha256:{new string('a', 64)}"),
             ("WEBHOOK_SIGNING_SECRET", WebhookSecret),
-            (ObservabilityServiceCollectionExtensions.ConnectionStringSetting, "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"));
+            (ObservabilityServiceCollectionExtensions.ConnectionStringSetting, "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"),
+            ("Agents:gpt:Type", "llm"), ("Agents:gpt:Endpoint", "http://127.0.0.1:9/v1/"), ("Agents:gpt:Model", "gpt-4o-mini"), ("Agents:gpt:ApiKey", LlmKey),
+            ("Agents:remote:Type", "http"), ("Agents:remote:Url", "http://127.0.0.1:9/agent"), ("Agents:remote:HeaderName", "Authorization"),
+            ("Agents:remote:HeaderValue", "Bearer " + AgentHeaderSecret));
         var services = new ServiceCollection()
             .AddLogging(builder => builder.SetMinimumLevel(LogLevel.Trace).AddProvider(capture))
             .AddAgentSessions(settings)
@@ -161,7 +170,51 @@ public sealed class SecretsNotLoggedTests(AzuriteFixture azurite)
             ActivatorUtilities.CreateInstance<HealthFunctions>(provider);
         }
 
-        AssertNoSecret(capture.Logs.Select(l => l.AllText), [SessionTestHost.AliceKey, WebhookSecret, AzuriteFixture.AccountKey]);
+        AssertNoSecret(capture.Logs.Select(l => l.AllText), [SessionTestHost.AliceKey, WebhookSecret, AzuriteFixture.AccountKey, LlmKey, AgentHeaderSecret]);
+    }
+
+    [Fact]
+    public void BadLlmAgentSetting_StartUpError_NamesTheSettingButNeverTheKey()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => new ServiceCollection().AddAgentSessions(AppSettings(
+            (ApiKeyAuthenticator.SettingName, "alice=" + SessionTestHost.AliceKey),
+            ("Agents:gpt:Type", "llm"), ("Agents:gpt:Endpoint", "https://models.example.com/v1/"), ("Agents:gpt:Model", "m"),
+            ("Agents:gpt:ApiKey", LlmKey), ("Agents:gpt:Credential", "managedidentity"))));
+
+        Assert.Contains("Agents__gpt__ApiKey", error.Message, StringComparison.Ordinal);
+        AssertNoSecret([error.ToString()], [LlmKey]);
+    }
+
+    /// <summary>Every way a model call fails ends in an exception or an ERROR message the user reads: none carries the key.</summary>
+    [Fact]
+    public async Task LlmAgent_FailedCalls_NeverCarryItsKey()
+    {
+        await using var server = await FakeModelServer.StartAsync();
+        server.Then(
+            FakeModelServer.Status(401, """{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"""),
+            FakeModelServer.Status(500, "upstream failed"),
+            FakeModelServer.Raw(200, "application/json", "{ not json"),
+            FakeModelServer.Reply([new FakeToolCall("finish", "{broken")]));
+        var store = new TableMessageStore(new TableClient(azurite.ConnectionString, "secrets" + Guid.NewGuid().ToString("N")[..20]));
+        var agent = new LlmAgent(server.Options(configure: o => o with { ApiKey = LlmKey }), store, AgentHttpClients.Shared, TimeProvider.System);
+        var texts = new List<string>();
+        for (var attempt = 0; attempt < 4; attempt++)
+        {
+            var step = await new DeciderSession(store).StartAsync("Task");
+            try
+            {
+                var result = await agent.ExecuteStepAsync(step!, CancellationToken.None);
+                texts.AddRange(result.Messages.Select(m => m.Content.GetRawText() + m.Metadata?.GetRawText()));
+            }
+            catch (AgentCallException failure)
+            {
+                texts.Add(failure.ToString());
+            }
+        }
+
+        Assert.Equal(4, texts.Count);
+        Assert.All(server.Requests, r => Assert.Equal("Bearer " + LlmKey, r.Header("Authorization")));
+        AssertNoSecret(texts, [LlmKey]);
     }
 
     private IConfiguration AppSettings(params (string Key, string Value)[] settings) =>
