@@ -10,6 +10,9 @@ public sealed class ApiException(int statusCode, string code, string message) : 
 
     public string Code { get; } = code;
 
+    /// <summary>For 405: the methods the path does answer, sent as the <c>Allow</c> header.</summary>
+    public string? Allow { get; init; }
+
     public static ApiException SessionNotFound() => new(404, "not_found", "Session not found");
 
     public static ApiException Unauthorized(string message) => new(401, "unauthorized", message);
@@ -21,4 +24,13 @@ public sealed class ApiException(int statusCode, string code, string message) : 
     public static ApiException InvalidField(string field, string message) => new(422, "validation_error", $"{field}: {message}");
 
     public static ApiException Conflict(string code, string message) => new(409, code, message);
+
+    public static ApiException RouteNotFound(string method, string path) =>
+        new(404, "not_found", $"No endpoint answers {method} {path}");
+
+    public static ApiException MethodNotAllowed(string method, string path, IReadOnlyCollection<string> allowed) =>
+        new(405, "method_not_allowed", $"{method} is not allowed on {path}; allowed: {string.Join(", ", allowed)}")
+        {
+            Allow = string.Join(", ", allowed),
+        };
 }

@@ -11,11 +11,19 @@ public sealed class ApiResult<T>(int statusCode, T body, JsonTypeInfo<T> typeInf
 
     public T Body { get; } = body;
 
+    /// <summary>Extra response headers, e.g. <c>Allow</c> on a 405.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
     public Task ExecuteResultAsync(ActionContext context) => WriteAsync(context.HttpContext.Response);
 
     public async Task WriteAsync(HttpResponse response)
     {
         response.StatusCode = StatusCode;
+        foreach (var (name, value) in Headers)
+        {
+            response.Headers[name] = value;
+        }
+
         response.ContentType = "application/json; charset=utf-8";
         await System.Text.Json.JsonSerializer.SerializeAsync(response.Body, Body, typeInfo, response.HttpContext.RequestAborted);
     }
@@ -26,9 +34,30 @@ public static class ApiResults
     public static ApiResult<T> Json<T>(int statusCode, T body, JsonTypeInfo<T> typeInfo) => new(statusCode, body, typeInfo);
 
     public static ApiResult<ErrorBody> Error(ApiException error) =>
-        new(error.StatusCode, new ErrorBody(error.Code, error.Message, error.Message), ApiJsonContext.Default.ErrorBody);
+        new(error.StatusCode, new ErrorBody(error.Code, error.Message, error.Message), ApiJsonContext.Default.ErrorBody)
+        {
+            Headers = error.Allow is null ? [] : [new("Allow", error.Allow)],
+        };
+
+    /// <summary>302 to a path of this app (MVC's RedirectResult needs MVC services the worker does not register).</summary>
+    public static IActionResult Redirect(string location) => new RedirectToPath(location);
 
     public static ApiResult<ErrorBody> InternalError() =>
         new(500, new ErrorBody("internal_error", "The server could not complete the request", "The server could not complete the request"),
             ApiJsonContext.Default.ErrorBody);
+}
+
+/// <summary>A 302 with a <c>Location</c> and no body.</summary>
+public sealed class RedirectToPath(string location) : IActionResult
+{
+    public string Location { get; } = location;
+
+    public Task ExecuteResultAsync(ActionContext context)
+    {
+        var response = context.HttpContext.Response;
+        response.StatusCode = StatusCodes.Status302Found;
+        response.Headers.Location = Location;
+        response.Headers.CacheControl = "no-cache";
+        return Task.CompletedTask;
+    }
 }
