@@ -24,7 +24,7 @@ public sealed class RouteFallbackFunctions
         if (path == "/")
         {
             return RootMethods.Contains(method, StringComparer.Ordinal)
-                ? ApiResults.Redirect("/console/")
+                ? ApiResults.Redirect(SessionConsole.ConsoleFunctions.Home)
                 : Refuse(request, method, path, RootMethods);
         }
 
