@@ -187,13 +187,12 @@ public sealed class ConsoleBrowserTests(AzuriteFixture azurite, ChromiumFixture 
         var held = Messages("user").Filter(new LocatorFilterOptions { HasText = "Also check Amazon" });
         await Expect(held.Locator(".badge.held")).ToHaveTextAsync("held until resume");
         await Expect(page.Locator("#message-note")).ToContainTextAsync("held");
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Artifact("session-paused.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Artifact("session.png"), FullPage = true });
 
         await page.Locator("#resume").ClickAsync();
         await ExpectButtonsAsync("running", pause: true, resume: false, cancel: true);
         await Expect(held.Locator(".badge.delivered")).ToHaveTextAsync("delivered on resume");
         await Expect(Messages("thought").Filter(new LocatorFilterOptions { HasText = "noted: Also check Amazon" })).ToHaveCountAsync(1);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Artifact("session.png"), FullPage = false });
 
         await page.Locator("#cancel").ClickAsync();
         await ExpectButtonsAsync("finished", pause: false, resume: false, cancel: false);
