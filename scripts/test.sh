@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test project. The tests start their own Azurite from node_modules on free ports,
-# so the only prerequisites are the .NET 10 SDK and Node.js with npm.
+# Runs every test project. The tests start their own Azurite from node_modules on free ports, and the browser tests
+# Debian's Chromium (installed below when missing), so the prerequisites are the .NET 10 SDK, Node.js with npm and,
+# for Chromium, apt-get as root (as in CI).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,20 @@ fi
 # A check that failed without saying what it counted is still a failure.
 if [ "$bicep_status" -ne 0 ] && [ "$bicep_failed" -eq 0 ]; then
   bicep_failed=1
+fi
+
+# The console's browser tests drive Debian's Chromium through Playwright for .NET, given by path (Playwright's own
+# browser download cannot work offline; its driver ships in its NuGet package). Installed here when missing; if that
+# is impossible the browser tests fail saying so, never silently skip.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's chromium for the browser tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "apt-get could not install chromium: the browser tests will fail"
+  else
+    echo "chromium is missing and this user cannot apt-get install it: install Debian's chromium or set CHROMIUM_PATH; the browser tests will fail"
+  fi
 fi
 
 log=$(mktemp)

@@ -45,6 +45,9 @@ public sealed class EventStreamResult(
 {
     public const string ContentType = "text/event-stream";
 
+    /// <summary>The comment line every stream starts with.</summary>
+    public const string OpenedComment = "stream opened";
+
     public EventStreamRequest Request { get; } = request;
 
     public async Task ExecuteResultAsync(ActionContext context)
@@ -60,9 +63,13 @@ public sealed class EventStreamResult(
             response.Headers["X-Accel-Buffering"] = "no";
             http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await response.StartAsync(stop.Token);
-            await response.Body.FlushAsync(stop.Token);
 
-            var ending = await PumpAsync(new SseWriter(response.Body), stop.Token);
+            // Body bytes at once: the Functions host forwards the status line and headers only when the first body
+            // bytes arrive, so a stream with nothing to replay would otherwise look hung until the first heartbeat.
+            var writer = new SseWriter(response.Body);
+            await writer.WriteCommentAsync(OpenedComment, stop.Token);
+
+            var ending = await PumpAsync(writer, stop.Token);
             logger.LogDebug("Event stream of session {SessionId} ended: {Ending}", Request.SessionId, ending);
         }
         catch (Exception exception) when (stop.IsCancellationRequested)

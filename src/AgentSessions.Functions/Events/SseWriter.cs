@@ -40,6 +40,21 @@ public sealed class SseWriter(Stream body)
 
     public Task WriteAsync(SseFrame frame, CancellationToken cancellationToken) => WriteAsync([frame], cancellationToken);
 
+    /// <summary>
+    /// Writes one comment line (<c>: text</c>) and flushes. Every event-stream parser ignores comments; with no blank
+    /// line after it, not even a naive parser sees an empty event.
+    /// </summary>
+    public async Task WriteCommentAsync(string text, CancellationToken cancellationToken)
+    {
+        if (text.Contains('\n') || text.Contains('\r'))
+        {
+            throw new ArgumentException("A comment is one line.", nameof(text));
+        }
+
+        await body.WriteAsync(Encoding.UTF8.GetBytes($": {text}\n"), cancellationToken);
+        await body.FlushAsync(cancellationToken);
+    }
+
     /// <summary>The wire text of one frame, ending with the blank line that dispatches it.</summary>
     public static void Format(SseFrame frame, IBufferWriter<byte> output)
     {

@@ -16,6 +16,8 @@ public sealed class ApiException(int statusCode, string code, string message, Ti
 
     /// <summary>Sent as <c>Retry-After</c>.</summary>
     public TimeSpan? RetryAfter { get; } = retryAfter;
+    /// <summary>For 405: the methods the path does answer, sent as the <c>Allow</c> header.</summary>
+    public string? Allow { get; init; }
 
     public static ApiException SessionNotFound() => new(404, "not_found", "Session not found");
 
@@ -32,4 +34,12 @@ public sealed class ApiException(int statusCode, string code, string message, Ti
     /// <summary>The Durable backend or storage failed in a way that passes: 503 with <c>Retry-After</c>, never "not found".</summary>
     public static ApiException Unavailable(string message, Exception? inner = null) =>
         new(503, "unavailable", message, DefaultRetryAfter, inner);
+    public static ApiException RouteNotFound(string method, string path) =>
+        new(404, "not_found", $"No endpoint answers {method} {path}");
+
+    public static ApiException MethodNotAllowed(string method, string path, IReadOnlyCollection<string> allowed) =>
+        new(405, "method_not_allowed", $"{method} is not allowed on {path}; allowed: {string.Join(", ", allowed)}")
+        {
+            Allow = string.Join(", ", allowed),
+        };
 }

@@ -1,102 +1,32 @@
-using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using AgentSessions.Functions.Events;
-using AgentSessions.Functions.Http;
 using AgentSessions.Functions.Tests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.Mvc.Abstractions;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AgentSessions.Functions.Tests.Events;
 
 /// <summary>
-/// The events function behind a real Kestrel listener on 127.0.0.1, served the way the Functions worker serves it:
-/// the function runs on the request, and its <see cref="IActionResult"/> — or, as <see cref="ErrorBodyMiddleware"/>
-/// does, an error body for what it threw — is executed on the live response. Each request's server-side work is
-/// recorded so tests can check that it ends.
+/// The event stream as a client meets it: the whole API on <see cref="ApiTestServer"/> (a real Kestrel listener, the
+/// app's routes and worker middleware), with helpers that open <c>GET /v1/sessions/{id}/events</c> and read frames as
+/// they arrive. Each request's server-side work is recorded so tests can check that it ends.
 /// </summary>
 public sealed class EventStreamServer : IAsyncDisposable
 {
-    /// <summary>Request header the client sets so a test can find the server-side task of its own request.</summary>
-    public const string TraceHeader = "X-Test-Stream";
+    private readonly ApiTestServer server;
 
-    private readonly WebApplication app;
-    private readonly ConcurrentDictionary<string, Task> serverWork = new();
-    private readonly ConcurrentQueue<Exception> unhandled = new();
+    private EventStreamServer(ApiTestServer server) => this.server = server;
 
-    private EventStreamServer(WebApplication app, Uri baseUrl)
-    {
-        this.app = app;
-        // No draining on dispose: a client that closes a stream must close the connection at once.
-        Client = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, PooledConnectionLifetime = TimeSpan.Zero })
-        {
-            BaseAddress = baseUrl,
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
-    }
+    public HttpClient Client => server.Client;
 
-    public HttpClient Client { get; }
+    /// <summary>The whole API behind this server.</summary>
+    public ApiTestServer Api => server;
 
-    /// <summary>Exceptions the function threw that were not API errors (each became a 500): there must be none.</summary>
-    public IReadOnlyCollection<Exception> Unhandled => unhandled;
+    /// <summary>Exceptions the functions threw that were not API errors (each became a 500): there must be none.</summary>
+    public IReadOnlyCollection<Exception> Unhandled => server.Unhandled;
 
-    public static async Task<EventStreamServer> StartAsync(SessionTestHost host, EventStreamOptions options)
-    {
-        var functions = new EventFunctions(host.Auth, host.Gateways, host.Store, options, TimeProvider.System, NullLogger<EventFunctions>.Instance);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
-        EventStreamServer? server = null;
-        app.MapGet("/v1/sessions/{sessionId}/events", (RequestDelegate)(context =>
-        {
-            var work = server!.ServeAsync(functions, host, context);
-            if (context.Request.Headers[TraceHeader].ToString() is { Length: > 0 } trace)
-            {
-                server.serverWork[trace] = work;
-            }
-
-            return work;
-        }));
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        server = new EventStreamServer(app, new Uri(address.TrimEnd('/') + "/"));
-        return server;
-    }
-
-    private async Task ServeAsync(EventFunctions functions, SessionTestHost host, HttpContext context)
-    {
-        var sessionId = (string)context.Request.RouteValues["sessionId"]!;
-        IActionResult result;
-        try
-        {
-            // As in the worker, the invocation's own token is not the request's: only RequestAborted says the client left.
-            result = await functions.StreamAsync(context.Request, sessionId, host.Client, CancellationToken.None);
-        }
-        catch (Exception exception)
-        {
-            var error = ErrorBodyMiddleware.Unwrap(exception);
-            if (error is null)
-            {
-                unhandled.Enqueue(exception);
-            }
-
-            result = error is null ? ApiResults.InternalError() : ApiResults.Error(error);
-        }
-
-        await result.ExecuteResultAsync(new ActionContext(context, context.GetRouteData(), new ActionDescriptor()));
-    }
+    public static async Task<EventStreamServer> StartAsync(SessionTestHost host, EventStreamOptions options) =>
+        new(await ApiTestServer.StartAsync(host, new ApiTestServerOptions { Events = options }));
 
     /// <summary>
     /// Sends <c>GET /v1/sessions/{id}/events{query}</c> and returns as soon as the response headers arrive.
@@ -106,7 +36,7 @@ public sealed class EventStreamServer : IAsyncDisposable
     {
         var trace = Guid.NewGuid().ToString("N");
         using var request = new HttpRequestMessage(HttpMethod.Get, $"v1/sessions/{sessionId}/events{query}");
-        request.Headers.Add(TraceHeader, trace);
+        request.Headers.Add(ApiTestServer.TraceHeader, trace);
         if (bearer is not null)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
@@ -119,20 +49,10 @@ public sealed class EventStreamServer : IAsyncDisposable
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-        return new SseConnection(response, await response.Content.ReadAsStreamAsync(timeout.Token), () => ServerWork(trace));
+        return new SseConnection(response, await response.Content.ReadAsStreamAsync(timeout.Token), () => server.ServerWork(trace));
     }
 
-    /// <summary>The server-side task that served the request with this trace id.</summary>
-    private Task ServerWork(string trace) =>
-        serverWork.TryGetValue(trace, out var work) ? work : throw new InvalidOperationException($"no request {trace} reached the server");
-
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await app.StopAsync(timeout.Token);
-        await app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => server.DisposeAsync();
 }
 
 /// <summary>One event as a client parses it; <see cref="Id"/> is null when the frame had no id line.</summary>

@@ -34,7 +34,7 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azur
 
         foreach (var header in BadHeaders)
         {
-            var answer = await new SessionsApi(Host, header).InvokeAsync(endpoint, id);
+            var answer = await Alice.As(header).InvokeAsync(endpoint, id);
             Assert.True(answer.Status == 401, $"Authorization '{header ?? "(none)"}': {answer}");
             answer.ExpectError(401, "unauthorized");
         }
@@ -53,14 +53,14 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azur
     [MemberData(nameof(SessionsApi.EndpointData), MemberType = typeof(SessionsApi))]
     public async Task EveryEndpoint_UnauthenticatedOnAnUnknownId_IsStill401(string endpoint)
     {
-        var answer = await new SessionsApi(Host, null).InvokeAsync(endpoint, Guid.NewGuid().ToString("D"));
+        var answer = await Alice.As(null).InvokeAsync(endpoint, Guid.NewGuid().ToString("D"));
         answer.ExpectError(401, "unauthorized");
     }
 
     [Fact]
     public async Task Create_UnauthenticatedWithInvalidBody_401BeforeValidation()
     {
-        var stranger = new SessionsApi(Host, "Bearer nope");
+        var stranger = Alice.As("Bearer nope");
         (await stranger.CreateAsync("{ not json")).ExpectError(401);
         (await stranger.CreateAsync("""{"max_steps":0}""")).ExpectError(401);
     }
@@ -69,7 +69,7 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azur
     public async Task Message_UnauthenticatedWithInvalidBody_401BeforeValidation()
     {
         var id = await Alice.CreateIdAsync();
-        var stranger = new SessionsApi(Host, null);
+        var stranger = Alice.As(null);
         (await stranger.MessageAsync(id, "{ not json")).ExpectError(401);
         (await stranger.MessageAsync(id, "{}")).ExpectError(401);
     }
@@ -81,7 +81,7 @@ public sealed class AuthHttpTests(AzuriteFixture azurite) : HostedHttpTests(azur
     [InlineData("Bearer  " + SessionTestHost.AliceKey + " ")]
     public async Task ValidKey_SchemeCaseAndSurroundingSpacesTolerated(string header)
     {
-        var answer = (await new SessionsApi(Host, header).CreateAsync("{}")).Expect(201);
+        var answer = (await Alice.As(header).CreateAsync("{}")).Expect(201);
         Assert.Equal("ready", answer.String("status"));
     }
 

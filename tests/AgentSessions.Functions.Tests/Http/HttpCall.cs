@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using AgentSessions.Functions.Http;
+using AgentSessions.Functions.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
@@ -134,7 +135,47 @@ public sealed class HttpCall
 
         await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
 
-        var bytes = ((MemoryStream)context.Response.Body).ToArray();
+        return Answer($"{method} {path}{context.Request.QueryString}", context.Response.StatusCode, context.Response.ContentType,
+            ((MemoryStream)context.Response.Body).ToArray(), unhandled);
+    }
+
+    /// <summary>
+    /// Sends the request over a real connection to <paramref name="server"/> (routing, headers, the app's middleware) and
+    /// returns what came back; an exception the server recorded meanwhile is reported as the answer's unhandled one.
+    /// </summary>
+    public async Task<HttpAnswer> SendAsync(ApiTestServer server)
+    {
+        var target = path.TrimStart('/') + (query.Count > 0 ? QueryString.Create(query).ToString() : string.Empty);
+        using var request = new HttpRequestMessage(new HttpMethod(method), target);
+        if (body is not null)
+        {
+            request.Content = declareLength ? new ByteArrayContent(body) : new UndeclaredLengthContent(body);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+            {
+                request.Content ??= new ByteArrayContent([]);
+                request.Content.Headers.Remove(name);
+                request.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+            else
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        var before = server.Unhandled.Count;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var response = await server.Client.SendAsync(request, timeout.Token);
+        var bytes = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+        var unhandled = server.Unhandled.Skip(before).FirstOrDefault();
+        return Answer($"{method} /{target}", (int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), bytes, unhandled);
+    }
+
+    private HttpAnswer Answer(string request, int status, string? contentType, byte[] bytes, Exception? unhandled)
+    {
         var raw = Encoding.UTF8.GetString(bytes);
         JsonDocument? document = null;
         if (bytes.Length > 0)
@@ -145,12 +186,23 @@ public sealed class HttpCall
             }
             catch (JsonException exception)
             {
-                Assert.Fail($"{method} {path} answered {context.Response.StatusCode} with a body that is not JSON ({exception.Message}): {raw}");
+                Assert.Fail($"{method} {path} answered {status} with a body that is not JSON ({exception.Message}): {raw}");
             }
         }
 
-        return new HttpAnswer($"{method} {path}{context.Request.QueryString}", context.Response.StatusCode,
-            context.Response.ContentType, document, raw, unhandled);
+        return new HttpAnswer(request, status, contentType, document, raw, unhandled);
+    }
+
+    /// <summary>A body sent without Content-Length (chunked), as a streaming client sends it.</summary>
+    private sealed class UndeclaredLengthContent(byte[] bytes) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => stream.WriteAsync(bytes).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 }
 

@@ -5,10 +5,10 @@ using AgentSessions.Functions.Tests.Infrastructure;
 namespace AgentSessions.Functions.Tests.Http;
 
 /// <summary>
-/// The public routes of the API as one caller sees them, each request run through <see cref="HttpCall"/>
-/// against the function method that serves that route.
+/// The public routes of the API as one caller sees them. With a <see cref="ApiTestServer"/> each request goes over a
+/// real connection to it; without one, <see cref="HttpCall"/> runs it against the function method that serves the route.
 /// </summary>
-public sealed partial class SessionsApi(SessionTestHost host, string? authorization)
+public sealed partial class SessionsApi(SessionTestHost host, string? authorization, ApiTestServer? server = null)
 {
     /// <summary>A goal the scripted agent keeps working on for minutes: the session stays running.</summary>
     public const string LongGoal = "[steps=1000] [delay=200] long research task";
@@ -16,9 +16,15 @@ public sealed partial class SessionsApi(SessionTestHost host, string? authorizat
     /// <summary>A goal the scripted agent finishes in three quick steps.</summary>
     public const string ShortGoal = "[steps=3] short task";
 
-    public static SessionsApi Alice(SessionTestHost host) => new(host, "Bearer " + SessionTestHost.AliceKey);
+    public static SessionsApi Alice(SessionTestHost host, ApiTestServer? server = null) => new(host, "Bearer " + SessionTestHost.AliceKey, server);
 
-    public static SessionsApi Bob(SessionTestHost host) => new(host, "Bearer " + SessionTestHost.BobKey);
+    public static SessionsApi Bob(SessionTestHost host, ApiTestServer? server = null) => new(host, "Bearer " + SessionTestHost.BobKey, server);
+
+    /// <summary>The same routes for another Authorization header value (null sends none).</summary>
+    public SessionsApi As(string? authorizationHeader) => new(host, authorizationHeader, server);
+
+    private Task<HttpAnswer> Run(HttpCall call, Func<Microsoft.AspNetCore.Http.HttpRequest, Task<Microsoft.AspNetCore.Mvc.IActionResult>> function) =>
+        server is null ? call.InvokeAsync(function) : call.SendAsync(server);
 
     /// <summary>The names of every authenticated endpoint, for theories.</summary>
     public static readonly string[] Endpoints =
@@ -37,35 +43,33 @@ public sealed partial class SessionsApi(SessionTestHost host, string? authorizat
 
     private HttpCall Call(string method, string path) => new HttpCall(method, path).Authorization(authorization);
 
-    public Task<HttpAnswer> CreateAsync(string? json = null) =>
-        CreateCall(json).InvokeAsync(r => host.SessionFunctions.CreateAsync(r, host.Client, default));
+    public Task<HttpAnswer> CreateAsync(string? json = null) => CreateAsync(CreateCall(json));
 
     public HttpCall CreateCall(string? json = null) => Call("POST", "/v1/sessions").Json(json);
 
     public Task<HttpAnswer> CreateAsync(HttpCall call) =>
-        call.InvokeAsync(r => host.SessionFunctions.CreateAsync(r, host.Client, default));
+        Run(call, r => host.SessionFunctions.CreateAsync(r, host.Client, default));
 
     public Task<HttpAnswer> ListAsync() =>
-        Call("GET", "/v1/sessions").InvokeAsync(r => host.SessionFunctions.ListAsync(r, host.Client, default));
+        Run(Call("GET", "/v1/sessions"), r => host.SessionFunctions.ListAsync(r, host.Client, default));
 
     public Task<HttpAnswer> GetAsync(string id) =>
-        Call("GET", $"/v1/sessions/{id}").InvokeAsync(r => host.SessionFunctions.GetAsync(r, id, host.Client, default));
+        Run(Call("GET", $"/v1/sessions/{id}"), r => host.SessionFunctions.GetAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> StatusAsync(string id) =>
-        Call("GET", $"/v1/sessions/{id}/status").InvokeAsync(r => host.SessionFunctions.GetStatusAsync(r, id, host.Client, default));
+        Run(Call("GET", $"/v1/sessions/{id}/status"), r => host.SessionFunctions.GetStatusAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> PauseAsync(string id) =>
-        Call("POST", $"/v1/sessions/{id}/pause").InvokeAsync(r => host.SessionFunctions.PauseAsync(r, id, host.Client, default));
+        Run(Call("POST", $"/v1/sessions/{id}/pause"), r => host.SessionFunctions.PauseAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> ResumeAsync(string id) =>
-        Call("POST", $"/v1/sessions/{id}/resume").InvokeAsync(r => host.SessionFunctions.ResumeAsync(r, id, host.Client, default));
+        Run(Call("POST", $"/v1/sessions/{id}/resume"), r => host.SessionFunctions.ResumeAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> CancelAsync(string id) =>
-        Call("POST", $"/v1/sessions/{id}/cancel").InvokeAsync(r => host.SessionFunctions.CancelAsync(r, id, host.Client, default));
+        Run(Call("POST", $"/v1/sessions/{id}/cancel"), r => host.SessionFunctions.CancelAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> MessageAsync(string id, string? json) =>
-        Call("POST", $"/v1/sessions/{id}/message").Json(json)
-            .InvokeAsync(r => host.MessageFunctions.SendAsync(r, id, host.Client, default));
+        Run(Call("POST", $"/v1/sessions/{id}/message").Json(json), r => host.MessageFunctions.SendAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> SendTextAsync(string id, string text) =>
         MessageAsync(id, JsonSerializer.Serialize(new Dictionary<string, string> { ["message"] = text }));
@@ -78,14 +82,14 @@ public sealed partial class SessionsApi(SessionTestHost host, string? authorizat
             call.Query(name, value);
         }
 
-        return call.InvokeAsync(r => host.MessageFunctions.GetAsync(r, id, host.Client, default));
+        return Run(call, r => host.MessageFunctions.GetAsync(r, id, host.Client, default));
     }
 
     public Task<HttpAnswer> DeleteAsync(string id) =>
-        Call("DELETE", $"/v1/sessions/{id}").InvokeAsync(r => host.SessionFunctions.DeleteAsync(r, id, host.Client, default));
+        Run(Call("DELETE", $"/v1/sessions/{id}"), r => host.SessionFunctions.DeleteAsync(r, id, host.Client, default));
 
     public Task<HttpAnswer> DeleteAllAsync() =>
-        Call("DELETE", "/v1/sessions").InvokeAsync(r => host.SessionFunctions.DeleteAllAsync(r, host.Client, default));
+        Run(Call("DELETE", "/v1/sessions"), r => host.SessionFunctions.DeleteAllAsync(r, host.Client, default));
 
     /// <summary>Calls the named endpoint on <paramref name="id"/> with a body valid for it.</summary>
     public Task<HttpAnswer> InvokeAsync(string endpoint, string id) => endpoint switch

@@ -32,7 +32,8 @@ public sealed partial class OpenApiDocumentTests
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
             .Select(m => (Function: m.GetCustomAttribute<FunctionAttribute>(), Trigger: m.GetParameters()
                 .Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).FirstOrDefault(a => a is not null)))
-            .Where(x => x.Function is not null && x.Trigger is not null)
+            // The API is /v1/...; the console's static files and the catch-all for unknown routes are not operations.
+            .Where(x => x.Function is not null && x.Trigger is not null && (x.Trigger.Route ?? string.Empty).StartsWith("v1/", StringComparison.Ordinal))
             .SelectMany(x => (x.Trigger!.Methods ?? ["(any)"]).Select(method =>
                 new Operation(method.ToLowerInvariant(), ToOpenApiPath(x.Trigger.Route ?? x.Function!.Name), x.Function!.Name))),
     ];
@@ -62,6 +63,17 @@ public sealed partial class OpenApiDocumentTests
         var described = DocumentOperations().Select(o => o.ToString()).ToHashSet(StringComparer.Ordinal);
         var missing = FunctionOperations().Where(o => !described.Contains(o.ToString())).ToList();
         Assert.True(missing.Count == 0, "HTTP functions missing from openapi.json: " + string.Join("; ", missing));
+    }
+
+    [Fact]
+    public void MessagesLimit_IsTheOneTheFunctionEnforces()
+    {
+        var limit = Root.GetProperty("paths").GetProperty("/v1/sessions/{session_id}/messages").GetProperty("get")
+            .GetProperty("parameters").EnumerateArray().Single(p => p.TryGetProperty("name", out var n) && n.GetString() == "limit")
+            .GetProperty("schema");
+        Assert.Equal(1, limit.GetProperty("minimum").GetInt32());
+        Assert.Equal(AgentSessions.Functions.Messages.MessageFunctions.MaxPageSize, limit.GetProperty("maximum").GetInt32());
+        Assert.Equal(AgentSessions.Functions.Messages.MessageFunctions.MaxPageSize, limit.GetProperty("default").GetInt32());
     }
 
     [Fact]
