@@ -36,6 +36,10 @@ public enum DurableEngineKind
 /// <param name="WorkItemQueueVisibilityTimeout">Overrides host.json's (default 5 min) for crash tests.</param>
 /// <param name="OrchestrationSlots">Work items run at once; default host.json's maxConcurrentOrchestratorFunctions.</param>
 /// <param name="ActivitySlots">Default host.json's maxConcurrentActivityFunctions.</param>
+/// <param name="StopServiceInBackground">Dispose returns before the orchestration service has stopped (a test whose task
+/// hub is thrown away); <see cref="DurableEngine.WaitForBackgroundStopsAsync"/> waits for them.</param>
+/// <param name="ControlQueueVisibilityTimeout">Overrides host.json's, for crash tests that should not wait minutes for
+/// the messages a killed worker had taken.</param>
 public sealed record DurableEngineOptions(
     DurableEngineKind Kind,
     string? StorageConnectionString = null,
@@ -44,7 +48,9 @@ public sealed record DurableEngineOptions(
     TimeSpan? WorkItemQueueVisibilityTimeout = null,
     int? OrchestrationSlots = null,
     int? ActivitySlots = null,
-    ILoggerFactory? Logging = null);
+    ILoggerFactory? Logging = null,
+    bool StopServiceInBackground = false,
+    TimeSpan? ControlQueueVisibilityTimeout = null);
 
 /// <summary>
 /// A Durable engine as the Functions host provides it to the app: an orchestration service (in memory, or the Azure
@@ -60,11 +66,14 @@ public sealed class DurableEngine : IAsyncDisposable
     private readonly GrpcChannel channel;
     private readonly IOrchestrationService service;
     private readonly bool serviceStarted;
+    private static readonly List<Task> BackgroundStops = [];
+    private readonly bool stopServiceInBackground;
     private int disposed;
 
     private DurableEngine(IHost sidecar, IHost? worker, IHost clientHost, GrpcChannel channel, IOrchestrationService service,
-        bool serviceStarted, string taskHub, Uri address)
+        bool serviceStarted, string taskHub, Uri address, bool stopServiceInBackground)
     {
+        this.stopServiceInBackground = stopServiceInBackground;
         this.sidecar = sidecar;
         this.worker = worker;
         this.clientHost = clientHost;
@@ -85,6 +94,20 @@ public sealed class DurableEngine : IAsyncDisposable
 
     /// <summary>The orchestration service itself (for tests that inspect it, e.g. the Azure Storage provider's settings).</summary>
     public IOrchestrationService Service => service;
+
+    /// <summary>Waits for the orchestration services that engines disposed with <see cref="DurableEngineOptions.StopServiceInBackground"/> left stopping.</summary>
+    public static async Task WaitForBackgroundStopsAsync()
+    {
+        Task[] stops;
+        lock (BackgroundStops)
+        {
+            stops = [.. BackgroundStops];
+            BackgroundStops.Clear();
+        }
+
+        // A stop that fails or hangs (its storage already gone) must not fail the run that is ending.
+        await Task.WhenAny(Task.WhenAll(stops).ContinueWith(_ => { }, TaskScheduler.Default), Task.Delay(TimeSpan.FromSeconds(30)));
+    }
 
     /// <summary>A task hub name nobody else uses (letters and digits, as Azure Storage requires).</summary>
     public static string NewTaskHubName() => "t" + Guid.NewGuid().ToString("N")[..15];
@@ -186,7 +209,7 @@ public sealed class DurableEngine : IAsyncDisposable
             })
             .Build();
         await clientHost.StartAsync();
-        return new DurableEngine(sidecar, worker, clientHost, channel, inner, runsWork, taskHub, address);
+        return new DurableEngine(sidecar, worker, clientHost, channel, inner, runsWork, taskHub, address, options.StopServiceInBackground);
     }
 
     private static (IOrchestrationService Service, IOrchestrationServiceClient Client) WrapService(IOrchestrationService inner, int orchestrationSlots,
@@ -218,7 +241,7 @@ public sealed class DurableEngine : IAsyncDisposable
             PartitionCount = host.PartitionCount,
             MaxQueuePollingInterval = host.MaxQueuePollingInterval,
             ControlQueueBatchSize = host.ControlQueueBatchSize,
-            ControlQueueVisibilityTimeout = host.ControlQueueVisibilityTimeout,
+            ControlQueueVisibilityTimeout = options.ControlQueueVisibilityTimeout ?? host.ControlQueueVisibilityTimeout,
             WorkItemQueueVisibilityTimeout = options.WorkItemQueueVisibilityTimeout ?? host.WorkItemQueueVisibilityTimeout,
             MaxConcurrentTaskOrchestrationWorkItems = orchestrationSlots,
             MaxConcurrentTaskActivityWorkItems = activitySlots,
@@ -253,7 +276,21 @@ public sealed class DurableEngine : IAsyncDisposable
         await sidecar.StopAsync(timeout.Token);
         if (serviceStarted)
         {
-            await service.StopAsync(isForced: true);
+            // The Azure Storage provider takes about a second to stop (its queue loops wake at the polling interval).
+            // A test's task hub is its own and is dropped with it, so tests let that finish in the background and
+            // wait for all of it once, before Azurite goes (see WaitForBackgroundStopsAsync).
+            var stop = service.StopAsync(isForced: true);
+            if (stopServiceInBackground)
+            {
+                lock (BackgroundStops)
+                {
+                    BackgroundStops.Add(stop);
+                }
+            }
+            else
+            {
+                await stop;
+            }
         }
 
         channel.Dispose();

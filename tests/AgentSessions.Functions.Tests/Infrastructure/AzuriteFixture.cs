@@ -47,6 +47,7 @@ public class AzuriteFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        await DurableEngine.WaitForBackgroundStopsAsync();
         if (process is not null)
         {
             await process.DisposeAsync();

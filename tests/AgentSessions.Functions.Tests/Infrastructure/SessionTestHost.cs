@@ -82,7 +82,7 @@ public sealed class SessionTestHost : IAsyncDisposable
         ISessionClaims claims = new TableSessionClaims(new TableClient(azurite.ConnectionString, "claims" + Guid.NewGuid().ToString("N")[..20]));
         var resolver = new AgentResolver(agents, TimeProvider.System, global::AgentSessions.Functions.Tests.Agents.AgentHttpClients.Shared, store);
 
-        var host = await DurableEngine.StartAsync(new DurableEngineOptions(engine ?? azurite.Engine, azurite.ConnectionString),
+        var host = await DurableEngine.StartAsync(new DurableEngineOptions(engine ?? azurite.Engine, azurite.ConnectionString, StopServiceInBackground: true),
             AppTasks.Register(new AppTaskServices(store, resolver, webhookComponents.Deliver, webhookComponents.LogActivities)));
         return new SessionTestHost(host, store, claims, options, agents, webhookComponents);
     }

@@ -155,9 +155,9 @@ public sealed class LlmAgentSessionTests(AzuriteFixture azurite) : IAsyncLifetim
         await server.WaitForRequestAsync(1);
 
         var pause = await SendAsync(host, id, CommandEnvelope.Pause);
-        Assert.Equal("paused", pause.View.Status);
+        Assert.Equal("paused", pause.Result!.Status);
         var message = await SendAsync(host, id, CommandEnvelope.Message, "Prefer the morning");
-        Assert.Equal("paused", message.View.Status);
+        Assert.Equal("paused", message.Result!.Status);
         gate.SetResult();
         await answered.Task.WaitAsync(TimeSpan.FromSeconds(30));
         await Eventually.ValueAsync(() => host.MessagesAsync(Owner, id), ms => ms.Any(m => m.Type == MessageTypes.Thought), null, "the paused turn's THOUGHT");
@@ -165,7 +165,7 @@ public sealed class LlmAgentSessionTests(AzuriteFixture azurite) : IAsyncLifetim
         Assert.Equal("paused", (await host.ViewAsync(Owner, id)).Status);
         Assert.Single(server.Requests);
         var resume = await SendAsync(host, id, CommandEnvelope.Resume);
-        Assert.Equal("running", resume.View.Status);
+        Assert.Equal("running", resume.Result!.Status);
         await host.WaitForStatusAsync(Owner, id, "finished");
 
         Assert.Equal(
