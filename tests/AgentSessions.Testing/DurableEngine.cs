@@ -11,7 +11,6 @@ using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Testing.Sidecar;
 using Microsoft.DurableTask.Testing.Sidecar.Grpc;
-using Microsoft.DurableTask.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,6 +39,8 @@ public enum DurableEngineKind
 /// hub is thrown away); <see cref="DurableEngine.WaitForBackgroundStopsAsync"/> waits for them.</param>
 /// <param name="ControlQueueVisibilityTimeout">Overrides host.json's, for crash tests that should not wait minutes for
 /// the messages a killed worker had taken.</param>
+/// <param name="ExternalWorker">Dispatch work to a <see cref="DurableWorker"/> that connects to <see cref="DurableEngine.Address"/>
+/// from elsewhere (another process), as the Functions host does to its language worker.</param>
 public sealed record DurableEngineOptions(
     DurableEngineKind Kind,
     string? StorageConnectionString = null,
@@ -50,18 +51,20 @@ public sealed record DurableEngineOptions(
     int? ActivitySlots = null,
     ILoggerFactory? Logging = null,
     bool StopServiceInBackground = false,
-    TimeSpan? ControlQueueVisibilityTimeout = null);
+    TimeSpan? ControlQueueVisibilityTimeout = null,
+    bool ExternalWorker = false);
 
 /// <summary>
 /// A Durable engine as the Functions host provides it to the app: an orchestration service (in memory, or the Azure
 /// Storage provider on Azurite) behind the gRPC sidecar of <c>Microsoft.DurableTask.InProcessTestHost</c> with the
 /// host's rules (<see cref="HostRulesGrpcServer"/>), and a Durable Task worker and client over that channel.
-/// Started without tasks it is a client only: it reads and raises, and runs nothing (as an HTTP-only process would).
+/// Started without tasks it is a client only: it reads and raises, and runs nothing (as an HTTP-only process would);
+/// with <see cref="DurableEngineOptions.ExternalWorker"/> it dispatches to a worker in another process.
 /// </summary>
 public sealed class DurableEngine : IAsyncDisposable
 {
     private readonly IHost sidecar;
-    private readonly IHost? worker;
+    private readonly DurableWorker? worker;
     private readonly IHost clientHost;
     private readonly GrpcChannel channel;
     private readonly IOrchestrationService service;
@@ -69,8 +72,9 @@ public sealed class DurableEngine : IAsyncDisposable
     private static readonly List<Task> BackgroundStops = [];
     private readonly bool stopServiceInBackground;
     private int disposed;
+    private IHistoryProbe? historyProbe;
 
-    private DurableEngine(IHost sidecar, IHost? worker, IHost clientHost, GrpcChannel channel, IOrchestrationService service,
+    private DurableEngine(IHost sidecar, DurableWorker? worker, IHost clientHost, GrpcChannel channel, IOrchestrationService service,
         bool serviceStarted, string taskHub, Uri address, bool stopServiceInBackground)
     {
         this.stopServiceInBackground = stopServiceInBackground;
@@ -94,6 +98,19 @@ public sealed class DurableEngine : IAsyncDisposable
 
     /// <summary>The orchestration service itself (for tests that inspect it, e.g. the Azure Storage provider's settings).</summary>
     public IOrchestrationService Service => service;
+
+    /// <summary>The most history events one generation of the instance carried, and its generations, as far as this engine ran it.</summary>
+    public HistoryRecord? HistoryOf(string instanceId) => historyProbe?.HistoryOf(instanceId);
+
+    /// <summary>
+    /// Stops the sidecar's gRPC server, as a host whose backend is down would stop answering: clients then fail with
+    /// <c>Unavailable</c>. The engine is of no further use except to be disposed.
+    /// </summary>
+    public async Task StopSidecarAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await sidecar.StopAsync(timeout.Token);
+    }
 
     /// <summary>Waits for the orchestration services that engines disposed with <see cref="DurableEngineOptions.StopServiceInBackground"/> left stopping.</summary>
     public static async Task WaitForBackgroundStopsAsync()
@@ -136,7 +153,12 @@ public sealed class DurableEngine : IAsyncDisposable
         }
 
         // A client-only engine never starts the service: it takes no partitions and runs nothing.
-        var runsWork = register is not null;
+        if (options.ExternalWorker && register is not null)
+        {
+            throw new ArgumentException("An engine for an external worker runs no tasks of its own.", nameof(register));
+        }
+
+        var runsWork = register is not null || options.ExternalWorker;
         if (runsWork)
         {
             await inner.StartAsync();
@@ -171,29 +193,8 @@ public sealed class DurableEngine : IAsyncDisposable
         var address = new Uri(sidecar.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
         var channel = GrpcChannel.ForAddress(address);
 
-        IHost? worker = null;
-        if (register is not null)
-        {
-            worker = new HostBuilder()
-                .ConfigureServices(services =>
-                {
-                    services.AddSingleton(logging);
-                    services.AddLogging();
-                    services.ConfigureAll<DurableTaskWorkerOptions>(o =>
-                    {
-                        o.DataConverter = DurableJson.Converter;
-                        o.Concurrency.MaximumConcurrentOrchestrationWorkItems = orchestrationSlots;
-                        o.Concurrency.MaximumConcurrentActivityWorkItems = activitySlots;
-                    });
-                    services.AddDurableTaskWorker(builder =>
-                    {
-                        builder.UseGrpc(channel);
-                        builder.AddTasks(register);
-                    });
-                })
-                .Build();
-            await worker.StartAsync();
-        }
+        var worker = register is null ? null
+            : await DurableWorker.StartAsync(channel, ownsChannel: false, register, orchestrationSlots, activitySlots, logging);
 
         var clientHost = new HostBuilder()
             .ConfigureServices(services =>
@@ -209,7 +210,10 @@ public sealed class DurableEngine : IAsyncDisposable
             })
             .Build();
         await clientHost.StartAsync();
-        return new DurableEngine(sidecar, worker, clientHost, channel, inner, runsWork, taskHub, address, options.StopServiceInBackground);
+        return new DurableEngine(sidecar, worker, clientHost, channel, inner, runsWork, taskHub, address, options.StopServiceInBackground)
+        {
+            historyProbe = (IHistoryProbe)service,
+        };
     }
 
     private static (IOrchestrationService Service, IOrchestrationServiceClient Client) WrapService(IOrchestrationService inner, int orchestrationSlots,
@@ -249,7 +253,7 @@ public sealed class DurableEngine : IAsyncDisposable
             ExtendedSessionIdleTimeout = host.ExtendedSessionIdleTimeout,
             // As the Functions host sets them.
             ThrowExceptionOnInvalidDedupeStatus = true,
-            UseTablePartitionManagement = true,
+            UseTablePartitionManagement = host.UseTablePartitionManagement,
             LoggerFactory = logging,
         };
     }
@@ -270,7 +274,7 @@ public sealed class DurableEngine : IAsyncDisposable
         await clientHost.StopAsync(timeout.Token);
         if (worker is not null)
         {
-            await worker.StopAsync(timeout.Token);
+            await worker.DisposeAsync();
         }
 
         await sidecar.StopAsync(timeout.Token);
@@ -295,7 +299,6 @@ public sealed class DurableEngine : IAsyncDisposable
 
         channel.Dispose();
         clientHost.Dispose();
-        worker?.Dispose();
         sidecar.Dispose();
     }
 }

@@ -28,6 +28,9 @@ namespace AgentSessions.Testing;
 /// throw <c>InvalidOperationException</c>, which reaches the worker as an RPC error. The plain sidecar enqueues the
 /// event regardless, and a message for a terminal instance makes the Azure Storage provider rewrite that instance's
 /// row, which can bring back an instance that was just purged.</para>
+/// <para>A worker that goes away. When the language worker dies, the host fails the invocations it had sent it, and
+/// the work items are abandoned and dispatched again to the worker that replaces it. The plain sidecar would wait for
+/// their results forever; here they fail as soon as the worker's stream ends.</para>
 /// </remarks>
 public sealed class HostRulesGrpcServer(
     IHostApplicationLifetime lifetime,
@@ -98,6 +101,40 @@ public sealed class HostRulesGrpcServer(
 
         return await base.RaiseEvent(request, context);
     }
+
+    public override async Task GetWorkItems(P.GetWorkItemsRequest request, IServerStreamWriter<P.WorkItem> responseStream, ServerCallContext context)
+    {
+        try
+        {
+            await base.GetWorkItems(request, responseStream, context);
+        }
+        finally
+        {
+            FailPendingWorkItems(new RpcException(new Status(StatusCode.Unavailable, "The worker disconnected before it finished the work item.")));
+        }
+    }
+
+    /// <summary>
+    /// Fails every work item the sidecar is waiting on, so its dispatcher abandons them. The test host keeps these in
+    /// private dictionaries of task completion sources (one per orchestration instance, one per activity).
+    /// </summary>
+    private void FailPendingWorkItems(Exception failure)
+    {
+        foreach (var name in PendingFields)
+        {
+            var field = typeof(TaskHubGrpcServer).GetField(name, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+                ?? throw new InvalidOperationException($"TaskHubGrpcServer has no field {name}: the test host changed; update {nameof(HostRulesGrpcServer)}.");
+            var pending = (System.Collections.IDictionary)field.GetValue(this)!;
+            foreach (var key in pending.Keys.Cast<object>().ToList())
+            {
+                var completion = pending[key];
+                pending.Remove(key);
+                completion?.GetType().GetMethod(nameof(TaskCompletionSource.TrySetException), [typeof(Exception)])!.Invoke(completion, [failure]);
+            }
+        }
+    }
+
+    private static readonly string[] PendingFields = ["pendingOrchestratorTasks", "pendingActivityTasks"];
 
     /// <summary>The host's message for a custom status it refuses, or null when it is accepted.</summary>
     public static string? CustomStatusProblem(string? customStatus)

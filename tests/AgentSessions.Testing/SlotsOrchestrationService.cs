@@ -14,7 +14,7 @@ namespace AgentSessions.Testing;
 /// calls do nothing. Everything else is delegated.
 /// </summary>
 public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestrationSlots, int activitySlots)
-    : IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
+    : IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient, IHistoryProbe
     where TInner : IOrchestrationService, IOrchestrationServiceClient, IOrchestrationServiceQueryClient, IOrchestrationServicePurgeClient
 {
     public int MaxConcurrentTaskOrchestrationWorkItems => orchestrationSlots;
@@ -54,16 +54,72 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
 
     public int GetDelayInSecondsAfterOnFetchException(Exception exception) => inner.GetDelayInSecondsAfterOnFetchException(exception);
 
-    public Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken) =>
-        inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
+    public async Task<TaskOrchestrationWorkItem> LockNextTaskOrchestrationWorkItemAsync(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        var workItem = await inner.LockNextTaskOrchestrationWorkItemAsync(receiveTimeout, cancellationToken);
+        if (workItem is not null)
+        {
+            DropStaleMessages(workItem);
+        }
+
+        return workItem!;
+    }
+
+    /// <summary>
+    /// What the host's dispatcher (Durable Task Framework's <c>TaskOrchestrationDispatcher.ReconcileMessagesWithState</c>)
+    /// does before it runs an episode and the test host's sidecar does not: it drops messages of an earlier execution
+    /// (a timer or activity result that arrives after ContinueAsNew) and a second ExecutionStarted. Left in, such a
+    /// message reaches the new execution as the answer to a task it never scheduled, or to one that happens to have the
+    /// same id. The provider still deletes them from its queue when the work item completes.
+    /// </summary>
+    private static void DropStaleMessages(TaskOrchestrationWorkItem workItem)
+    {
+        var state = workItem.OrchestrationRuntimeState;
+        var current = state?.OrchestrationInstance?.ExecutionId;
+        var started = state?.ExecutionStartedEvent is not null;
+        for (var i = workItem.NewMessages.Count - 1; i >= 0; i--)
+        {
+            var message = workItem.NewMessages[i];
+            var stale = message.Event is DurableTask.Core.History.ExecutionStartedEvent
+                ? started
+                : current is not null && !string.IsNullOrWhiteSpace(message.OrchestrationInstance?.ExecutionId)
+                    && !string.Equals(message.OrchestrationInstance.ExecutionId, current, StringComparison.Ordinal);
+            if (stale)
+            {
+                workItem.NewMessages.RemoveAt(i);
+            }
+        }
+    }
 
     public Task RenewTaskOrchestrationWorkItemLockAsync(TaskOrchestrationWorkItem workItem) => inner.RenewTaskOrchestrationWorkItemLockAsync(workItem);
 
     public Task CompleteTaskOrchestrationWorkItemAsync(
         TaskOrchestrationWorkItem workItem, OrchestrationRuntimeState newOrchestrationRuntimeState, IList<TaskMessage> outboundMessages,
-        IList<TaskMessage> orchestratorMessages, IList<TaskMessage> timerMessages, TaskMessage continuedAsNewMessage, OrchestrationState orchestrationState) =>
-        inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages, timerMessages,
-            continuedAsNewMessage, orchestrationState);
+        IList<TaskMessage> orchestratorMessages, IList<TaskMessage> timerMessages, TaskMessage continuedAsNewMessage, OrchestrationState orchestrationState)
+    {
+        RecordHistory(workItem.InstanceId, workItem.OrchestrationRuntimeState, newOrchestrationRuntimeState);
+        return inner.CompleteTaskOrchestrationWorkItemAsync(workItem, newOrchestrationRuntimeState, outboundMessages, orchestratorMessages,
+            timerMessages, continuedAsNewMessage, orchestrationState);
+    }
+
+    /// <summary>The most history events one execution (one generation) of the instance has carried, and how many executions it had.</summary>
+    public HistoryRecord? HistoryOf(string instanceId) => history.TryGetValue(instanceId, out var record) ? record : null;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, HistoryRecord> history = new();
+
+    /// <summary>
+    /// Counted where an episode completes: the runtime state then holds the execution's whole history, the episode's
+    /// new events included (with extended sessions an episode may never pass through a fresh lock).
+    /// </summary>
+    private void RecordHistory(string instanceId, OrchestrationRuntimeState? current, OrchestrationRuntimeState? next)
+    {
+        var events = Math.Max(current?.Events.Count ?? 0, next?.Events.Count ?? 0);
+        var executions = new[] { current?.OrchestrationInstance?.ExecutionId, next?.OrchestrationInstance?.ExecutionId }
+            .Where(id => id is not null).Select(id => id!).ToArray();
+        history.AddOrUpdate(instanceId, _ => new HistoryRecord(events, [.. executions]),
+            (_, old) => new HistoryRecord(Math.Max(old.LargestExecution, events), old.Executions.Union(executions)));
+    }
+
 
     public Task AbandonTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.AbandonTaskOrchestrationWorkItemAsync(workItem);
 
@@ -110,4 +166,15 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     public Task<PurgeResult> PurgeInstanceStateAsync(string instanceId) => inner.PurgeInstanceStateAsync(instanceId);
 
     public Task<PurgeResult> PurgeInstanceStateAsync(PurgeInstanceFilter purgeInstanceFilter) => inner.PurgeInstanceStateAsync(purgeInstanceFilter);
+}
+
+/// <summary>What <see cref="SlotsOrchestrationService{TInner}.HistoryOf"/> saw of one instance.</summary>
+/// <param name="LargestExecution">The most history events any one execution carried.</param>
+/// <param name="Executions">The execution ids seen: one per generation (ContinueAsNew starts a new one).</param>
+public sealed record HistoryRecord(int LargestExecution, System.Collections.Immutable.ImmutableHashSet<string> Executions);
+
+/// <summary>How much history the instances of an engine have carried (see <see cref="HistoryRecord"/>).</summary>
+public interface IHistoryProbe
+{
+    HistoryRecord? HistoryOf(string instanceId);
 }

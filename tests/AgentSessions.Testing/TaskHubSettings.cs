@@ -18,7 +18,8 @@ public sealed record TaskHubSettings(
     TimeSpan ExtendedSessionIdleTimeout,
     int ControlQueueBatchSize,
     TimeSpan ControlQueueVisibilityTimeout,
-    TimeSpan WorkItemQueueVisibilityTimeout)
+    TimeSpan WorkItemQueueVisibilityTimeout,
+    bool UseTablePartitionManagement)
 {
     public static TaskHubSettings FromHostJson() => Parse(File.ReadAllText(RepositoryFiles.HostJson));
 
@@ -38,7 +39,8 @@ public sealed record TaskHubSettings(
             ExtendedSessionIdleTimeout: TimeSpan.FromSeconds(Int(durable, "extendedSessionIdleTimeoutInSeconds", 30)),
             ControlQueueBatchSize: Int(provider, "controlQueueBatchSize", 32),
             ControlQueueVisibilityTimeout: Time(provider, "controlQueueVisibilityTimeout", TimeSpan.FromMinutes(5)),
-            WorkItemQueueVisibilityTimeout: Time(provider, "workItemQueueVisibilityTimeout", TimeSpan.FromMinutes(5)));
+            WorkItemQueueVisibilityTimeout: Time(provider, "workItemQueueVisibilityTimeout", TimeSpan.FromMinutes(5)),
+            UseTablePartitionManagement: provider?["useTablePartitionManagement"]?.GetValue<bool>() ?? true);
     }
 
     private static int Int(JsonNode? node, string name, int fallback) =>

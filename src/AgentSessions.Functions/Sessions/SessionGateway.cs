@@ -455,7 +455,31 @@ public sealed class SessionGateway(
             await Task.Delay(delay, time, cancellationToken);
         }
 
+        await RaiseAgainAsync(instanceId, command, cancellationToken);
         return new CommandAck(null, last!, Pending: true);
+    }
+
+    /// <summary>
+    /// Before answering 202, raises the command once more (the orchestration applies an id once, so the copy is
+    /// harmless). A command that is late is usually one a worker took from its queue and then died with: that copy
+    /// comes back only after the queue's visibility timeout, and commands sent after this answer would overtake it.
+    /// The new copy sits in the queue ahead of them. The queue orders messages by insertion time to the second, so
+    /// the answer waits for the next second too: a command sent after it is always inserted later.
+    /// </summary>
+    private async Task RaiseAgainAsync(string instanceId, CommandEnvelope command, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent, command, cancellationToken);
+        }
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            return; // the first copy is on its way; this one was only insurance
+        }
+
+        var now = time.GetUtcNow();
+        await Task.Delay(TimeSpan.FromTicks(TimeSpan.TicksPerSecond - (now.Ticks % TimeSpan.TicksPerSecond)) + TimeSpan.FromMilliseconds(10), time,
+            cancellationToken);
     }
 
     /// <summary>Polls quickly at first (the orchestration usually answers within tens of ms), then eases off.</summary>
