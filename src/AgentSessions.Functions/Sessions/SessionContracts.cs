@@ -26,6 +26,13 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
     /// <summary>A new command id: 96 random bits, 16 URL-safe characters (short, because the custom status lists them).</summary>
     public static string NewId() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(12)).Replace('+', '-').Replace('/', '_');
 
+    /// <summary>
+    /// Whether this version knows the kind. One it does not (sent by a newer version during a rolling deploy, or raised
+    /// by hand) is answered as ignored: it must neither wedge nor fail the session.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsKnown => Kind is Message or Pause or Resume or Cancel or Delete or Navigate or Recover;
+
     public SessionCommand ToCommand() => Kind switch
     {
         Message => new SendMessage(Text ?? string.Empty, StartUrl),
@@ -140,8 +147,12 @@ public sealed record SessionStatusSnapshot(
     /// <summary>Enough for any realistic number of callers waiting on one session at once.</summary>
     public const int MaxResults = 64;
 
-    /// <summary>Well under the host's 16 KB (16,384 bytes of UTF-16), so nothing else can tip it over.</summary>
-    public const int MaxUtf16Bytes = 12 * 1024;
+    /// <summary>
+    /// Under the host's 16 KB (16,384 bytes of UTF-16) with a kilobyte to spare. The realistic worst case (every field
+    /// at its limit: a 2,000-character URL, a 300-character reason of characters JSON escapes, 64 outcomes with the
+    /// longest code and status) is about 14.5 KB, so it fits with nothing given up.
+    /// </summary>
+    public const int MaxUtf16Bytes = 15 * 1024;
 
     public static SessionStatusSnapshot From(SessionState state, ImmutableList<CommandResult> results, CommandCounts counts) =>
         new SessionStatusSnapshot(state.VisibleStatus.ToWire(), state.AgentName, state.CreatedAt, state.LastMessageId, state.Deleted,

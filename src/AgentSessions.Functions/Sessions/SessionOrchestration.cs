@@ -94,6 +94,13 @@ public static class SessionOrchestration
                 var (command, commandId) = await NextAsync();
                 if (command is null)
                 {
+                    if (commandId is not null && !seen.ContainsKey(commandId))
+                    {
+                        // A command of a kind this version does not know: answered, and nothing else.
+                        Record(commandId, new IgnoredOutcome());
+                        Publish();
+                    }
+
                     continue;
                 }
 
@@ -163,7 +170,7 @@ public static class SessionOrchestration
         {
             if (pending.TryDequeue(out var queued))
             {
-                return (queued.ToCommand(), queued.Id);
+                return (queued.IsKnown ? queued.ToCommand() : null, queued.Id);
             }
 
             commandWait ??= context.WaitForExternalEvent<CommandEnvelope>(CommandEvent);
@@ -181,7 +188,7 @@ public static class SessionOrchestration
             {
                 var envelope = commandWait.Result;
                 commandWait = null;
-                return (envelope.ToCommand(), envelope.Id);
+                return (envelope.IsKnown ? envelope.ToCommand() : null, envelope.Id);
             }
 
             if (winner is Task<StepOutcome> step && steps.Remove(step, out var request))

@@ -61,7 +61,7 @@ public static class SessionReads
     public static SessionView Predict(SessionInput input)
     {
         var state = input.State;
-        foreach (var queued in input.Pending)
+        foreach (var queued in input.Pending.Where(c => c.IsKnown))
         {
             state = SessionDecider.Decide(state, queued.ToCommand(), state.LastActivityAt).State;
         }

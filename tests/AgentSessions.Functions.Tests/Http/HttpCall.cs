@@ -136,7 +136,8 @@ public sealed class HttpCall
         await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new ActionDescriptor()));
 
         return Answer($"{method} {path}{context.Request.QueryString}", context.Response.StatusCode, context.Response.ContentType,
-            ((MemoryStream)context.Response.Body).ToArray(), unhandled);
+            ((MemoryStream)context.Response.Body).ToArray(), unhandled,
+            context.Response.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
     }
 
     /// <summary>
@@ -171,10 +172,13 @@ public sealed class HttpCall
         using var response = await server.Client.SendAsync(request, timeout.Token);
         var bytes = await response.Content.ReadAsByteArrayAsync(timeout.Token);
         var unhandled = server.Unhandled.Skip(before).FirstOrDefault();
-        return Answer($"{method} /{target}", (int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), bytes, unhandled);
+        var responseHeaders = response.Headers.Concat(response.Content.Headers)
+            .ToDictionary(h => h.Key, h => string.Join(", ", h.Value), StringComparer.OrdinalIgnoreCase);
+        return Answer($"{method} /{target}", (int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), bytes, unhandled, responseHeaders);
     }
 
-    private HttpAnswer Answer(string request, int status, string? contentType, byte[] bytes, Exception? unhandled)
+    private HttpAnswer Answer(string request, int status, string? contentType, byte[] bytes, Exception? unhandled,
+        IReadOnlyDictionary<string, string> responseHeaders)
     {
         var raw = Encoding.UTF8.GetString(bytes);
         JsonDocument? document = null;
@@ -190,7 +194,7 @@ public sealed class HttpCall
             }
         }
 
-        return new HttpAnswer(request, status, contentType, document, raw, unhandled);
+        return new HttpAnswer(request, status, contentType, document, raw, unhandled) { Headers = responseHeaders };
     }
 
     /// <summary>A body sent without Content-Length (chunked), as a streaming client sends it.</summary>
@@ -218,6 +222,9 @@ public sealed class HttpAnswer(string request, int status, string? contentType, 
     public JsonDocument? Body { get; } = body;
 
     public string Raw { get; } = raw;
+
+    /// <summary>The response's headers (content headers included), by case-insensitive name.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The exception that became a 500, if any: no input may produce one.</summary>
     public Exception? Unhandled { get; } = unhandled;

@@ -30,6 +30,7 @@ public sealed class SessionTestHost : IAsyncDisposable
         DurableEngine host, IMessageStore store, ISessionClaims claims, SessionsOptions options, AgentCatalog agents, WebhookComponents webhooks)
     {
         this.host = host;
+        Claims = claims;
         Store = store;
         Options = options;
         Agents = agents;
@@ -44,6 +45,9 @@ public sealed class SessionTestHost : IAsyncDisposable
     public DurableEngine Engine => host;
 
     public IMessageStore Store { get; }
+
+    /// <summary>The Idempotency-Key and restart claims the gateways use.</summary>
+    public ISessionClaims Claims { get; }
 
     public SessionsOptions Options { get; }
 
