@@ -75,18 +75,39 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     private static void DropStaleMessages(TaskOrchestrationWorkItem workItem)
     {
         var state = workItem.OrchestrationRuntimeState;
-        var current = state?.OrchestrationInstance?.ExecutionId;
         var started = state?.ExecutionStartedEvent is not null;
-        for (var i = workItem.NewMessages.Count - 1; i >= 0; i--)
+        // A work item that starts a new execution (a restart of a terminated or failed instance) has no runtime state
+        // yet: the execution is the one its ExecutionStarted names, and a late answer to the old execution's activity
+        // would otherwise complete the new execution's task of the same id without that task ever running.
+        var current = state?.OrchestrationInstance?.ExecutionId
+            ?? workItem.NewMessages.FirstOrDefault(m => m.Event is DurableTask.Core.History.ExecutionStartedEvent)?.OrchestrationInstance?.ExecutionId;
+        var kept = new List<TaskMessage>(workItem.NewMessages.Count);
+        foreach (var message in workItem.NewMessages)
         {
-            var message = workItem.NewMessages[i];
-            var stale = message.Event is DurableTask.Core.History.ExecutionStartedEvent
-                ? started
-                : current is not null && !string.IsNullOrWhiteSpace(message.OrchestrationInstance?.ExecutionId)
-                    && !string.Equals(message.OrchestrationInstance.ExecutionId, current, StringComparison.Ordinal);
-            if (stale)
+            bool stale;
+            if (message.Event is DurableTask.Core.History.ExecutionStartedEvent)
             {
-                workItem.NewMessages.RemoveAt(i);
+                stale = started;
+                started = true;
+            }
+            else
+            {
+                stale = current is not null && !string.IsNullOrWhiteSpace(message.OrchestrationInstance?.ExecutionId)
+                    && !string.Equals(message.OrchestrationInstance.ExecutionId, current, StringComparison.Ordinal);
+            }
+
+            if (!stale)
+            {
+                kept.Add(message);
+            }
+        }
+
+        if (kept.Count != workItem.NewMessages.Count)
+        {
+            workItem.NewMessages.Clear();
+            foreach (var message in kept)
+            {
+                workItem.NewMessages.Add(message);
             }
         }
     }
@@ -125,15 +146,94 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
 
     public Task ReleaseTaskOrchestrationWorkItemAsync(TaskOrchestrationWorkItem workItem) => inner.ReleaseTaskOrchestrationWorkItemAsync(workItem);
 
-    public Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken) =>
-        inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+    /// <summary>
+    /// The sidecar keeps the activities it has sent the worker by (instance id, task id), without the execution: an
+    /// activity of an execution that has since been replaced (terminated, then restarted on the same id) that is still
+    /// running would share its key with the new execution's task of the same id, and its answer would complete that
+    /// task without it ever running. The Functions host keys invocations uniquely; here the second one waits until the
+    /// first is done.
+    /// </summary>
+    public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
+    {
+        var workItem = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+        if (workItem?.TaskMessage is not { Event: DurableTask.Core.History.TaskScheduledEvent scheduled } message)
+        {
+            return workItem!;
+        }
+
+        var key = (message.OrchestrationInstance.InstanceId, scheduled.EventId);
+        var mine = new ActivityInFlight(message.OrchestrationInstance.ExecutionId);
+        while (true)
+        {
+            var holder = activitiesInFlight.GetOrAdd(key, mine);
+            if (ReferenceEquals(holder, mine))
+            {
+                inFlightByWorkItem[workItem] = (key, mine);
+                return workItem;
+            }
+
+            await Task.WhenAny(holder.Done.Task, Task.Delay(TimeSpan.FromMinutes(1), cancellationToken));
+            activitiesInFlight.TryRemove(new KeyValuePair<(string, int), ActivityInFlight>(key, holder));
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string InstanceId, int TaskId), ActivityInFlight> activitiesInFlight = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, ((string, int) Key, ActivityInFlight Entry)> inFlightByWorkItem =
+        new(ReferenceEqualityComparer.Instance);
+
+    private void ActivityDone(TaskActivityWorkItem workItem)
+    {
+        if (workItem is not null && inFlightByWorkItem.TryRemove(workItem, out var entry))
+        {
+            activitiesInFlight.TryRemove(new KeyValuePair<(string, int), ActivityInFlight>(entry.Key, entry.Entry));
+            entry.Entry.Done.TrySetResult();
+        }
+    }
+
+    private sealed class ActivityInFlight(string? executionId)
+    {
+        public string? ExecutionId { get; } = executionId;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     public Task<TaskActivityWorkItem> RenewTaskActivityWorkItemLockAsync(TaskActivityWorkItem workItem) => inner.RenewTaskActivityWorkItemLockAsync(workItem);
 
-    public Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage) =>
-        inner.CompleteTaskActivityWorkItemAsync(workItem, responseMessage);
+    /// <summary>
+    /// The answer goes to the execution that scheduled the activity, as the host's activity dispatcher addresses it
+    /// (it copies the scheduling message's instance, execution id included). Without the execution id, a late answer
+    /// to an execution that has since been replaced (terminated and restarted) could not be told from an answer to the
+    /// new execution's task of the same id.
+    /// </summary>
+    public async Task CompleteTaskActivityWorkItemAsync(TaskActivityWorkItem workItem, TaskMessage responseMessage)
+    {
+        if (responseMessage is not null && workItem?.TaskMessage?.OrchestrationInstance is { } scheduledBy
+            && string.IsNullOrWhiteSpace(responseMessage.OrchestrationInstance?.ExecutionId))
+        {
+            responseMessage.OrchestrationInstance = scheduledBy;
+        }
 
-    public Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem) => inner.AbandonTaskActivityWorkItemAsync(workItem);
+        try
+        {
+            await inner.CompleteTaskActivityWorkItemAsync(workItem!, responseMessage!);
+        }
+        finally
+        {
+            ActivityDone(workItem!);
+        }
+    }
+
+    public async Task AbandonTaskActivityWorkItemAsync(TaskActivityWorkItem workItem)
+    {
+        try
+        {
+            await inner.AbandonTaskActivityWorkItemAsync(workItem);
+        }
+        finally
+        {
+            ActivityDone(workItem);
+        }
+    }
 
     public Task CreateTaskOrchestrationAsync(TaskMessage creationMessage) => inner.CreateTaskOrchestrationAsync(creationMessage);
 
