@@ -56,14 +56,14 @@ public sealed class HtmlReport(string title)
 
             return c.Select(n => n / s.Values.Length).ToArray(); // share of the series, so unequal counts compare
         }).ToList();
-        var yMax = Math.Max(1e-9, counts.SelectMany(c => c).Max());
+        var yMax = Nice(Math.Max(1e-9, counts.SelectMany(c => c).Max()));
 
         body.Append("<figure><div class=\"row\">\n");
         for (var k = 0; k < present.Count; k++)
         {
             var s = present[k];
-            var svg = new Svg(420, 240, 48, 14, 18, 36);
-            svg.YAxis(0, yMax, v => (v * 100).ToString("0", CultureInfo.InvariantCulture) + "%");
+            var svg = new Svg(440, 240, 48, 26, 18, 36);
+            svg.YAxis(0, yMax, v => (v * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%");
             svg.XLogAxis(low, high, "ms");
             for (var i = 0; i < Bins; i++)
             {
@@ -138,7 +138,7 @@ public sealed class HtmlReport(string title)
 
         var xMin = present.SelectMany(s => s.Points).Min(p => p.X);
         var xMax = Math.Max(xMin + 1, present.SelectMany(s => s.Points).Max(p => p.X));
-        var yMax = Math.Max(1, present.SelectMany(s => s.Points).Max(p => p.Y)) * 1.08;
+        var yMax = Nice(Math.Max(1, present.SelectMany(s => s.Points).Max(p => p.Y)) * 1.05);
         var svg = new Svg(860, 280, 56, 150, 18, 36);
         svg.YAxis(0, yMax, v => v.ToString(v >= 100 ? "0" : "0.#", CultureInfo.InvariantCulture));
         svg.XLinearAxis(xMin, xMax, xLabel);
@@ -217,6 +217,13 @@ public sealed class HtmlReport(string title)
         var sorted = values.OrderBy(v => v).ToArray();
         double Rank(double q) => sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
         return $"p50 {Format.Ms(Rank(0.5))}, p95 {Format.Ms(Rank(0.95))}, p99 {Format.Ms(Rank(0.99))} ms";
+    }
+
+    /// <summary>The next of 1, 2, 4, 5, 8 × 10^k at or above the value, so that quarter ticks read well.</summary>
+    private static double Nice(double value)
+    {
+        var power = Math.Pow(10, Math.Floor(Math.Log10(value)));
+        return new[] { 1, 2, 4, 5, 8, 10 }.Select(m => m * power).First(v => v >= value * 0.9999);
     }
 
     private static (double Low, double High) LogRange(IEnumerable<double> values)
@@ -345,6 +352,9 @@ public sealed class HtmlReport(string title)
 public sealed class TeeWriter(TextWriter inner) : TextWriter
 {
     private readonly StringBuilder copy = new();
+
+    /// <summary>Set when --report is given (Console.Out then wraps it in a synchronized writer, so it is kept here).</summary>
+    public static TeeWriter? Current { get; set; }
 
     public override Encoding Encoding => inner.Encoding;
 

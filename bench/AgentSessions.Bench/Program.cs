@@ -70,7 +70,8 @@ try
         }
 
         // The page carries the text results too.
-        Console.SetOut(new TeeWriter(Console.Out));
+        TeeWriter.Current = new TeeWriter(Console.Out);
+        Console.SetOut(TeeWriter.Current);
     }
 
     return cli.Mode switch

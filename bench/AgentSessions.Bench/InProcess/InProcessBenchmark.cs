@@ -382,7 +382,7 @@ public static class InProcessBenchmark
         report.Timeline("Each point is one whole second of a phase; phases alternate between ours and bare.", "acked/s",
             [.. phases.Select(p => new TimeSeries(p.Driver == ours ? "ours" : "bare", p.Driver == ours ? HtmlReport.OursColor : HtmlReport.BareColor,
                 HtmlReport.PerSecond(p.Metrics.Commands!)))]);
-        if (Console.Out is TeeWriter tee)
+        if (TeeWriter.Current is { } tee)
         {
             report.Preformatted("Text results", tee.Captured);
         }

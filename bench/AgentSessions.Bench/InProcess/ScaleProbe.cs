@@ -331,7 +331,7 @@ public static class ScaleProbe
             [new TimeSeries("measured", HtmlReport.OursColor, [.. levels.Select(l => ((double)l.Live, l.StepsPerSecond))]),
              new TimeSeries("ideal", "#999", [.. levels.Where(l => !double.IsNaN(l.IdealStepsPerSecond)).Select(l => ((double)l.Live, l.IdealStepsPerSecond))])],
             xLabel: "live sessions", gap: double.PositiveInfinity);
-        if (Console.Out is TeeWriter tee)
+        if (TeeWriter.Current is { } tee)
         {
             report.Preformatted("Text results", tee.Captured);
         }

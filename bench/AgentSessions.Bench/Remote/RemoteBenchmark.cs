@@ -139,7 +139,7 @@ public static class RemoteBenchmark
                     [new TimeSeries("acked commands", HtmlReport.OursColor, HtmlReport.PerSecond(window))]);
             }
 
-            if (Console.Out is TeeWriter tee)
+            if (TeeWriter.Current is { } tee)
             {
                 report.Preformatted("Text results", tee.Captured);
             }
