@@ -75,6 +75,22 @@ else
 fi
 rm -f "$bench_log"
 
+# The same on the Azure Storage engine (the tool starts its own Azurite from node_modules), with --report, so
+# that mode and the HTML page cannot rot either; one more test. No build: the line above just built the tool.
+bench_log=$(mktemp)
+bench_report=$(mktemp --suffix=.html)
+if timeout 300 dotnet run --no-build --project bench/AgentSessions.Bench -- inprocess --engine azure-storage --sessions 3 --duration 3 \
+    --rounds 1 --report "$bench_report" >"$bench_log" \
+  && grep -q '^{"bench":"agent-sessions".*"engine":"azure-storage"' "$bench_log" && grep -q '</svg>' "$bench_report"; then
+  echo "bench smoke (azure-storage, --report): passed"
+  bench_passed=$((bench_passed + 1))
+else
+  cat "$bench_log"
+  echo "bench smoke (azure-storage, --report): failed (no exit 0 with a JSON line and an HTML report from bench/AgentSessions.Bench)"
+  bench_failed=$((bench_failed + 1))
+fi
+rm -f "$bench_log" "$bench_report"
+
 passed=$((passed + bicep_passed + bench_passed))
 failed=$((failed + bicep_failed + bench_failed))
 echo "$passed passed, $failed failed"

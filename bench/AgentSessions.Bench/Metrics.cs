@@ -56,6 +56,15 @@ public sealed class LatencySeries
         }
     }
 
+    /// <summary>A copy of the values, for the HTML report's distributions.</summary>
+    public double[] Snapshot()
+    {
+        lock (values)
+        {
+            return [.. values];
+        }
+    }
+
     public LatencySummary Summarize()
     {
         double[] sorted;
@@ -113,6 +122,12 @@ public sealed class RateWindow
     }
 
     public TimeSpan Length { get; }
+
+    /// <summary>When the window opened, as a <see cref="Stopwatch"/> timestamp (for the report's time axis).</summary>
+    public long StartTimestamp => startTimestamp;
+
+    /// <summary>Events in each whole second of the window (the last bucket may be a partial second).</summary>
+    public long[] PerSecondBuckets() => [.. buckets];
 
     public long Total => Interlocked.Read(ref total);
 

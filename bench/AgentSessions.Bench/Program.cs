@@ -19,9 +19,15 @@ Modes:
       --agent NAME            agent_name of the sessions (default agi-0)
       --steps N / --step-delay-ms MS   the scripted task, [steps=N] [delay=MS] (default 1000 / 500)
       --request-timeout S     per HTTP request (default 60)
+      --report FILE.html      also write a self-contained HTML page of the run (every mode)
 
-  inprocess  the real session orchestration vs a bare reference orchestration on
-             Microsoft.DurableTask.InProcessTestHost, in alternating phases; no Functions host or storage needed
+  inprocess  the real session orchestration vs a bare reference orchestration, in alternating phases, in this process
+             (no Functions host); engine per --engine
+      --engine in-memory|azure-storage
+                              in-memory: Microsoft.DurableTask.InProcessTestHost's backend, no storage needed (default);
+                              azure-storage: the Azure Storage provider (production backend) on an Azurite the tool starts
+                              from node_modules (npm ci) on free ports, host.json's partitions, polling and slots
+      --messages in-memory|table   message store (default: table on azure-storage, in-memory otherwise)
       --sessions N            concurrent sessions per phase (default 20)
       --duration S            total seconds of commands, split over rounds x 2 phases (default 40)
       --rounds R              rounds of (ours, bare), alternating who goes first (default 2)
@@ -30,16 +36,17 @@ Modes:
                               gateway: ours through SessionGateway.SendAsync (one extra read per command)
       --message-seconds S     seconds of message→THOUGHT probes and of message reads (default duration/8, 1..5)
       --ack-timeout S         acknowledgement bound, as SESSIONS_ACK_TIMEOUT_SECONDS (default 10)
-      --orchestration-slots N / --activity-slots N   work items the engine runs at once (default 256 / 1024;
-                              the test host's own default is one per core, host.json's is 16 / 16)
+      --orchestration-slots N / --activity-slots N   work items the engine runs at once (default in memory 256 / 1024,
+                              the test host's own default being one per core; on azure-storage host.json's 32 / 100)
+      --report FILE.html      as for remote
 
   scale      in process: adds sessions in steps (each created, task running, one pause/resume) until
-             --max, a failure, or the time cap; reports memory per session at each level
+             --max, a failure, or the time cap; reports memory per session at each level; --engine as for inprocess
       --max N                 sessions to reach (default 1000)
       --step N                sessions added per level (default 100)
       --max-seconds S         time cap, checked between levels (default 180)
       --steps N / --step-delay-ms MS   the scripted task (default 1000 / 500)
-      --ack-timeout S, --orchestration-slots N, --activity-slots N   as for inprocess
+      --ack-timeout S, --orchestration-slots N, --activity-slots N, --engine, --messages, --report   as for inprocess
 
   --help     this text
 """;
@@ -54,6 +61,19 @@ try
 {
     var cli = Cli.Parse(args);
     _ = MachineLoad.AtStart;
+    _ = HtmlReport.RunStart;
+    if (cli.String("report") is { } reportPath)
+    {
+        if (!reportPath.EndsWith(".html", StringComparison.OrdinalIgnoreCase) && !reportPath.EndsWith(".htm", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"--report names an .html file, not '{reportPath}'");
+        }
+
+        // The page carries the text results too.
+        TeeWriter.Current = new TeeWriter(Console.Out);
+        Console.SetOut(TeeWriter.Current);
+    }
+
     return cli.Mode switch
     {
         "remote" => await RemoteBenchmark.RunAsync(RemoteBenchmark.Read(cli)),

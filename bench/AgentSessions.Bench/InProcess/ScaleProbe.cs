@@ -15,15 +15,19 @@ public static class ScaleProbe
     public const int SessionsTarget = 1000;
     public const int CoresOfTarget = 2;
 
-    public sealed record Settings(int Max, int Step, TimeSpan MaxTime, int Steps, int StepDelayMs, TimeSpan AckTimeout, EngineLimits Limits);
+    public sealed record Settings(int Max, int Step, TimeSpan MaxTime, int Steps, int StepDelayMs, TimeSpan AckTimeout, EngineLimits Limits,
+        BackendKind Backend, MessageStoreKind Messages, string? ReportPath);
 
     private sealed record Level(
         int Live, LatencySummary Create, LatencySummary Ack, long Failures, int Running, double StepsPerSecond, double IdealStepsPerSecond,
-        long ManagedBytes, long WorkingSetBytes, double ManagedPerSession, double WorkingSetPerSession, TimeSpan Elapsed, bool Held, string? Why);
+        long ManagedBytes, long WorkingSetBytes, double ManagedPerSession, double WorkingSetPerSession, TimeSpan Elapsed, bool Held, string? Why,
+        double[] AckSamples);
 
     public static Settings Read(Cli cli)
     {
-        cli.AllowOnly("max", "step", "max-seconds", "steps", "step-delay-ms", "ack-timeout", "orchestration-slots", "activity-slots");
+        cli.AllowOnly("max", "step", "max-seconds", "steps", "step-delay-ms", "ack-timeout", "orchestration-slots", "activity-slots",
+            "engine", "messages", "report");
+        var backend = EngineChoice.Backend(cli);
         return new Settings(
             cli.Int("max", SessionsTarget, 1, 1_000_000),
             cli.Int("step", 100, 1, 1_000_000),
@@ -31,14 +35,19 @@ public static class ScaleProbe
             cli.Int("steps", 1000, 1, 1000),
             cli.Int("step-delay-ms", 500, 0, 600_000),
             TimeSpan.FromSeconds(cli.Double("ack-timeout", 10, 0.1, 300)),
-            EngineLimits.Read(cli));
+            EngineLimits.Read(cli, backend),
+            backend,
+            EngineChoice.Messages(cli, backend),
+            cli.String("report"));
     }
 
     public static async Task<int> RunAsync(Settings settings)
     {
-        Progress.Log("scale: starting the Durable Task in-process engine (in-memory backend; messages counted, not kept)…");
+        Progress.Log($"scale: starting the Durable Task engine ({EngineChoice.Name(settings.Backend)} backend; messages " +
+            (settings.Messages == MessageStoreKind.Table ? "to Table storage on Azurite)…" : "counted, not kept)…"));
         var clock = Stopwatch.StartNew();
-        var engine = await Engine.StartAsync(new SessionsOptions { AckTimeout = settings.AckTimeout }, settings.Limits, retainMessages: false);
+        var engine = await Engine.StartAsync(new SessionsOptions { AckTimeout = settings.AckTimeout }, settings.Limits, retainMessages: false,
+            settings.Backend, settings.Messages);
         var driver = new SessionDriver(engine, viaGateway: false);
         var goal = Workload.Goal(settings.Steps, settings.StepDelayMs, "scale");
         Progress.Log($"scale: up to {settings.Max} sessions, {settings.Step} per level, agent steps every {settings.StepDelayMs} ms, " +
@@ -84,7 +93,7 @@ public static class ScaleProbe
             var level = new Level(live.Count, metrics.Create.Summarize(), metrics.Ack.Summarize(), failures, running, stepsPerSecond,
                 settings.StepDelayMs == 0 ? double.NaN : live.Count * 1000.0 / settings.StepDelayMs,
                 managed, workingSet, (managed - baseManaged) / (double)live.Count, (workingSet - baseWorkingSet) / (double)live.Count,
-                clock.Elapsed, held, why);
+                clock.Elapsed, held, why, metrics.Ack.Snapshot());
             levels.Add(level);
             lastLevel = clock.Elapsed - levelStarted;
             Progress.Log($"  [{name}] {(held ? "held" : "NOT held: " + why)}; create p99 {Format.Ms(level.Create.P99)} ms, ack p99 {Format.Ms(level.Ack.P99)} ms, " +
@@ -98,7 +107,7 @@ public static class ScaleProbe
         }
 
         Progress.Log($"scale: stopping ({stop}); shutting the engine down…");
-        var report = Report(settings, engine.Limits, levels, errors, stop, cappedByTime, baseManaged, baseWorkingSet);
+        var report = Report(settings, engine, levels, errors, stop, cappedByTime, baseManaged, baseWorkingSet, clock.Elapsed);
         using (var shutdown = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
         {
             await engine.DisposeAsync().AsTask().WaitAsync(shutdown.Token).ContinueWith(_ => { }, TaskScheduler.Default);
@@ -185,18 +194,26 @@ public static class ScaleProbe
     }
 
     private static int Report(
-        Settings settings, EngineLimits limits, List<Level> levels, ErrorCounts errors, string stop, bool cappedByTime, long baseManaged, long baseWorkingSet)
+        Settings settings, Engine engine, List<Level> levels, ErrorCounts errors, string stop, bool cappedByTime, long baseManaged, long baseWorkingSet,
+        TimeSpan elapsed)
     {
+        var limits = engine.Limits;
         var stdout = Console.Out;
         var held = levels.Where(l => l.Held).Select(l => l.Live).DefaultIfEmpty(0).Max();
         var top = levels.LastOrDefault(l => l.Held);
         stdout.WriteLine();
-        stdout.WriteLine($"Scale probe (in process): sessions added {settings.Step} at a time, each created on a [steps={settings.Steps}] " +
-            $"[delay={settings.StepDelayMs}] task and paused and resumed once; all stay live. Stopped: {stop}.");
-        stdout.WriteLine($"Engine: Microsoft.DurableTask.InProcessTestHost's in-memory backend and gRPC sidecar, {limits}. " +
-            "Memory is this whole process after a full GC, less the baseline before the first session: the client, the worker and the " +
-            "in-memory backend that stands in for Azure Storage (its history is on the storage account in production). Messages are not kept " +
-            "(they live in Table storage in production).");
+        var title = settings.Backend == BackendKind.AzureStorage ? "Scale probe (in process, Azure Storage on Azurite)" : "Scale probe (in process)";
+        stdout.WriteLine($"{title}: sessions added {settings.Step} at a time, each created on a [steps={settings.Steps}] " +
+            $"[delay={settings.StepDelayMs}] task and paused and resumed once; all stay live. Stopped: {stop}. " +
+            $"Took {elapsed.TotalSeconds:0} s.");
+        stdout.WriteLine(settings.Backend == BackendKind.AzureStorage
+            ? $"Engine: {engine.Describe()}. Memory is this whole process after a full GC, less the baseline before the first session: the " +
+              "client, the worker and the Azure Storage provider's caches (extended sessions, control-queue messages); Azurite's own memory " +
+              "(a separate node process, standing in for the storage account) is not counted."
+            : $"Engine: {engine.Describe()}. " +
+              "Memory is this whole process after a full GC, less the baseline before the first session: the client, the worker and the " +
+              "in-memory backend that stands in for Azure Storage (its history is on the storage account in production). Messages are not kept " +
+              "(they live in Table storage in production).");
         stdout.WriteLine($"Baseline: managed {Format.Mb(baseManaged)} MB, working set {Format.Mb(baseWorkingSet)} MB. Machine: {Environment.ProcessorCount} cores." + MachineLoad.Describe());
 
         var table = new Table("live", "held", "create p50", "create p99", "ack p50", "ack p99", "failures", "running", "steps/s", "ideal steps/s",
@@ -238,6 +255,8 @@ public static class ScaleProbe
         {
             ["config"] = new JsonObject
             {
+                ["engine"] = EngineChoice.Name(settings.Backend),
+                ["message_store"] = engine.StoreName,
                 ["max"] = settings.Max,
                 ["step"] = settings.Step,
                 ["max_seconds"] = settings.MaxTime.TotalSeconds,
@@ -248,6 +267,7 @@ public static class ScaleProbe
             },
             ["machine"] = Json.Machine(),
             ["stopped"] = stop,
+            ["elapsed_s"] = Json.Number(elapsed.TotalSeconds),
             ["held_sessions"] = held,
             ["baseline_managed_bytes"] = baseManaged,
             ["baseline_working_set_bytes"] = baseWorkingSet,
@@ -276,6 +296,46 @@ public static class ScaleProbe
             ["errors"] = Json.Errors(errors),
         });
 
+        if (settings.ReportPath is not null)
+        {
+            WriteHtml(settings, title, levels);
+        }
+
         return levels.Count > 0 ? 0 : 2;
+    }
+
+    private static void WriteHtml(Settings settings, string title, List<Level> levels)
+    {
+        var report = new HtmlReport(title);
+        report.Paragraph($"Sessions added {settings.Step} at a time up to {settings.Max}, each on a [steps={settings.Steps}] [delay={settings.StepDelayMs}] " +
+            $"task, paused and resumed once; engine {EngineChoice.Name(settings.Backend)}. There is no bare reference in this mode: the " +
+            "distributions are of the sessions added at each level.");
+        report.Heading("Acknowledgement latency by level");
+        var picked = levels.Count <= HtmlReport.Palette.Length ? levels
+            : [.. Enumerable.Range(0, HtmlReport.Palette.Length).Select(i => levels[(int)Math.Round(i * (levels.Count - 1.0) / (HtmlReport.Palette.Length - 1))]).Distinct()];
+        report.Cdf("Cumulative distribution of pause/resume acknowledgement latency of the sessions added at each level.",
+            [.. picked.Select((l, i) => new ChartSeries($"{l.Live} live", HtmlReport.Palette[i % HtmlReport.Palette.Length], l.AckSamples))]);
+        if (levels.Count > 0)
+        {
+            report.Histograms("Share of acknowledgements per latency bin, first and last level side by side.",
+                [new ChartSeries($"{levels[0].Live} live", HtmlReport.OursColor, levels[0].AckSamples),
+                 new ChartSeries($"{levels[^1].Live} live", HtmlReport.BareColor, levels[^1].AckSamples)]);
+        }
+
+        report.Heading("Latency and agent steps per second as sessions are added");
+        report.Timeline("Ack p50 and p99 (ms) of each level's new sessions, by live sessions.", "ms",
+            [new TimeSeries("ack p50", HtmlReport.OursColor, [.. levels.Select(l => ((double)l.Live, l.Ack.P50))]),
+             new TimeSeries("ack p99", HtmlReport.BareColor, [.. levels.Select(l => ((double)l.Live, l.Ack.P99))])],
+            xLabel: "live sessions", gap: double.PositiveInfinity);
+        report.Timeline("Agent steps per second over all live sessions (measured vs. what the step delay allows).", "steps/s",
+            [new TimeSeries("measured", HtmlReport.OursColor, [.. levels.Select(l => ((double)l.Live, l.StepsPerSecond))]),
+             new TimeSeries("ideal", "#999", [.. levels.Where(l => !double.IsNaN(l.IdealStepsPerSecond)).Select(l => ((double)l.Live, l.IdealStepsPerSecond))])],
+            xLabel: "live sessions", gap: double.PositiveInfinity);
+        if (TeeWriter.Current is { } tee)
+        {
+            report.Preformatted("Text results", tee.Captured);
+        }
+
+        report.Save(settings.ReportPath!);
     }
 }

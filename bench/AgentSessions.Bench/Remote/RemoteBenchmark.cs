@@ -8,11 +8,11 @@ public static class RemoteBenchmark
 {
     public sealed record Settings(
         Uri BaseUrl, string Key, int Sessions, TimeSpan Duration, TimeSpan MessageSeconds, string Agent, int Steps, int StepDelayMs,
-        TimeSpan RequestTimeout);
+        TimeSpan RequestTimeout, string? ReportPath);
 
     public static Settings Read(Cli cli)
     {
-        cli.AllowOnly("base-url", "key", "sessions", "duration", "message-seconds", "agent", "steps", "step-delay-ms", "request-timeout");
+        cli.AllowOnly("base-url", "key", "sessions", "duration", "message-seconds", "agent", "steps", "step-delay-ms", "request-timeout", "report");
         var raw = cli.RequiredString("base-url");
         if (!Uri.TryCreate(raw, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
         {
@@ -28,7 +28,8 @@ public static class RemoteBenchmark
             cli.String("agent") ?? "agi-0",
             cli.Int("steps", 1000, 1, 1000),
             cli.Int("step-delay-ms", 500, 0, 600_000),
-            TimeSpan.FromSeconds(cli.Double("request-timeout", 60, 1, 600)));
+            TimeSpan.FromSeconds(cli.Double("request-timeout", 60, 1, 600)),
+            cli.String("report"));
     }
 
     public static async Task<int> RunAsync(Settings settings)
@@ -119,6 +120,32 @@ public static class RemoteBenchmark
             ["restarts"] = m.Restarts,
             ["errors"] = Json.Errors(m.Errors),
         });
+
+        if (settings.ReportPath is not null)
+        {
+            var report = new HtmlReport($"Remote benchmark against {settings.BaseUrl}");
+            report.Paragraph($"{created}/{settings.Sessions} sessions, closed-loop pause/resume over HTTP for {settings.Duration.TotalSeconds:0} s. " +
+                "There is no bare reference over HTTP (see the inprocess mode): the charts show the service alone.");
+            report.Heading("Latency over HTTP");
+            report.Histograms("Share per latency bin: pause/resume acknowledgement and create side by side.",
+                [new ChartSeries("ack (pause+resume)", HtmlReport.OursColor, m.Ack.Snapshot()), new ChartSeries("create", HtmlReport.BareColor, m.Create.Snapshot())]);
+            report.Cdf("Cumulative distributions.",
+                [new ChartSeries("pause ack", HtmlReport.Palette[0], m.Pause.Snapshot()), new ChartSeries("resume ack", HtmlReport.Palette[1], m.Resume.Snapshot()),
+                 new ChartSeries("message ack", HtmlReport.Palette[2], m.MessageAck.Snapshot()), new ChartSeries("GET messages", HtmlReport.Palette[3], m.Read.Snapshot())]);
+            if (m.Commands is { } window)
+            {
+                report.Heading("Acknowledged commands per second over the run");
+                report.Timeline("Each point is one whole second of the command window.", "acked/s",
+                    [new TimeSeries("acked commands", HtmlReport.OursColor, HtmlReport.PerSecond(window))]);
+            }
+
+            if (TeeWriter.Current is { } tee)
+            {
+                report.Preformatted("Text results", tee.Captured);
+            }
+
+            report.Save(settings.ReportPath);
+        }
 
         return m.Ack.Count > 0 ? 0 : 2;
     }
