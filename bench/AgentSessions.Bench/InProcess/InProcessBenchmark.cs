@@ -21,12 +21,13 @@ public static class InProcessBenchmark
 
     public sealed record Settings(
         int Sessions, TimeSpan Duration, int Rounds, int Steps, int StepDelayMs, bool ViaGateway, TimeSpan AckTimeout,
-        TimeSpan MessageSeconds, EngineLimits Limits, BackendKind Backend, MessageStoreKind Messages, string? ReportPath);
+        TimeSpan MessageSeconds, EngineLimits Limits, BackendKind Backend, MessageStoreKind Messages, string? ReportPath,
+        int CommandsPerGeneration = 100);
 
     public static Settings Read(Cli cli)
     {
         cli.AllowOnly("sessions", "duration", "rounds", "steps", "step-delay-ms", "client", "ack-timeout", "message-seconds",
-            "orchestration-slots", "activity-slots", "engine", "messages", "report");
+            "orchestration-slots", "activity-slots", "engine", "messages", "report", "commands-per-generation");
         var backend = EngineChoice.Backend(cli);
         var duration = cli.Double("duration", 40, 1, 24 * 3600);
         return new Settings(
@@ -41,12 +42,13 @@ public static class InProcessBenchmark
             EngineLimits.Read(cli, backend),
             backend,
             EngineChoice.Messages(cli, backend),
-            cli.String("report"));
+            cli.String("report"),
+            cli.Int("commands-per-generation", new SessionsOptions().CommandsPerGeneration, 1, 100_000));
     }
 
     public static async Task<int> RunAsync(Settings settings)
     {
-        var options = new SessionsOptions { AckTimeout = settings.AckTimeout };
+        var options = new SessionsOptions { AckTimeout = settings.AckTimeout, CommandsPerGeneration = settings.CommandsPerGeneration };
         Progress.Log($"in-process: starting the Durable Task engine ({EngineChoice.Name(settings.Backend)} backend, " +
             $"{(settings.Messages == MessageStoreKind.Table ? "Table storage" : "in-memory")} message store)…");
         await using var engine = await Engine.StartAsync(options, settings.Limits, retainMessages: true, settings.Backend, settings.Messages);
