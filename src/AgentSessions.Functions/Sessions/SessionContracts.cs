@@ -80,7 +80,15 @@ public sealed record SessionInput(
     int Generation,
     CommandCounts? Counts = null,
     ImmutableList<StepRequest>? Steps = null,
-    ImmutableList<SeenCommand>? Seen = null);
+    ImmutableList<SeenCommand>? Seen = null,
+    int LoopVersion = 0)
+{
+    /// <summary>From this version on, a generation applies commands that have already arrived in one pass.</summary>
+    public const int BatchingLoopVersion = 1;
+
+    /// <summary>What this code writes into the inputs it starts (a create, a restart, ContinueAsNew).</summary>
+    public const int CurrentLoopVersion = BatchingLoopVersion;
+}
 
 /// <summary>A command the orchestration has applied, and when (orchestration time).</summary>
 public sealed record SeenCommand(string Id, DateTime At);

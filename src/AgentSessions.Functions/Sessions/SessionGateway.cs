@@ -124,7 +124,8 @@ public sealed class SessionGateway(
         var state = SessionState.New(sessionId, request.AgentName, request.MaxSteps, request.Goal, now);
         var goalCommand = request.Goal is null ? null : new CommandEnvelope(CommandEnvelope.NewId(), CommandEnvelope.Message, request.Goal, request.StartUrl);
         var settings = options.RuntimeSettings with { WebhookUrl = request.WebhookUrl?.ToString(), StepTimeout = request.StepTimeout };
-        var input = new SessionInput(state, settings, goalCommand is null ? [] : [goalCommand], [], Generation: 0);
+        var input = new SessionInput(state, settings, goalCommand is null ? [] : [goalCommand], [], Generation: 0,
+            LoopVersion: SessionInput.CurrentLoopVersion);
 
         // The dispatcher exists before the session can send it anything.
         if (request.WebhookUrl is not null)
@@ -255,6 +256,7 @@ public sealed class SessionGateway(
             Counts = snapshot is null ? input.Counts : new CommandCounts(snapshot.Applied, snapshot.Rejected),
             Generation = input.Generation + 1,
             Steps = null,
+            LoopVersion = SessionInput.CurrentLoopVersion,
         };
         await client.ScheduleNewOrchestrationInstanceAsync(SessionOrchestration.Name, restarted,
             new StartOrchestrationOptions(metadata.InstanceId).WithDedupeStatuses(UnlessStopped), cancellationToken);

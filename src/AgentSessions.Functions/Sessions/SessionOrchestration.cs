@@ -67,6 +67,10 @@ public static class SessionOrchestration
         private Task? idleTimer;
         private int applied;
 
+        // Generations started by this version apply already-arrived commands together; one started before replays as
+        // it ran (one append per decision), so a deploy never changes the actions of a history being replayed.
+        private readonly bool batching = input.LoopVersion >= SessionInput.BatchingLoopVersion;
+
         public async Task<SessionStatusSnapshot> RunAsync()
         {
             // Steps carried over ContinueAsNew start first: the state already counts them as in flight.
@@ -92,60 +96,174 @@ public static class SessionOrchestration
             while (true)
             {
                 var (command, commandId) = await NextAsync();
-                if (command is null)
+
+                // Commands that have already arrived (buffered while the last append ran, a burst of messages) are
+                // applied in this same pass: one append for all their messages and one publish, instead of an
+                // episode and an activity each. Order is unchanged: they are decided one after another.
+                var batch = new Batch();
+                while (true)
                 {
-                    if (commandId is not null && !seen.ContainsKey(commandId))
+                    var ended = Apply(command, commandId, batch);
+                    if (ended || batch.ContinueAsNew || !batching || !batch.HasRoom || !TryTakeArrived(out var next))
                     {
-                        // A command of a kind this version does not know: answered, and nothing else.
-                        Record(commandId, new IgnoredOutcome());
-                        Publish();
+                        break;
                     }
 
-                    continue;
-                }
-
-                if (commandId is not null && seen.ContainsKey(commandId))
-                {
-                    // The same event delivered again: it was applied once already, and its outcome published.
-                    continue;
-                }
-
-                var before = state;
-                var decision = SessionDecider.Decide(state, command, context.CurrentUtcDateTime);
-                state = decision.State;
-                if (commandId is not null)
-                {
-                    Record(commandId, decision.Outcome);
+                    (command, commandId) = next;
                 }
 
                 // Messages are stored before the status that refers to them is published, so a
                 // client that sees "finished" can always read the DONE message.
-                foreach (var append in decision.Effects.OfType<AppendMessages>())
+                foreach (var messages in batching ? (batch.Messages.Count > 0 ? [batch.Messages] : []) : batch.Appends)
                 {
-                    await context.CallActivityAsync(AppendMessagesActivity.Name,
-                        new AppendMessagesInput(context.InstanceId, append.Messages), StoreRetry);
+                    await context.CallActivityAsync(AppendMessagesActivity.Name, new AppendMessagesInput(context.InstanceId, [.. messages]), StoreRetry);
                 }
 
-                Publish();
-                Notify(SessionNotices.Between(before, decision));
-                if (decision.Effects.OfType<EndSession>().Any())
+                if (batch.Changed)
+                {
+                    Publish();
+                }
+
+                foreach (var notices in batch.Notices)
+                {
+                    Notify(notices);
+                }
+
+                if (batch.Ended)
                 {
                     timerCancellation.Cancel();
                     return Snapshot();
                 }
 
-                var started = decision.Effects.OfType<StartStep>().Select(s => s.Request).ToList();
-                applied++;
-                if (ShouldContinueAsNew())
+                if (batch.ContinueAsNew)
                 {
-                    // A step the decision just asked for starts in the next generation instead; one still running is
+                    // A step the decisions just asked for starts in the next generation instead; one still running is
                     // run again there (its result could not reach the next generation).
                     timerCancellation.Cancel();
-                    context.ContinueAsNew(NextGeneration([.. WantedStepsInFlight(), .. started]), preserveUnprocessedEvents: true);
+                    context.ContinueAsNew(NextGeneration([.. WantedStepsInFlight(), .. batch.Started.Where(IsWanted)]),
+                        preserveUnprocessedEvents: true);
                     return Snapshot();
                 }
 
-                started.ForEach(Start);
+                // A step asked for early in the batch may have been cancelled by a later command in it.
+                foreach (var request in batch.Started.Where(IsWanted))
+                {
+                    Start(request);
+                }
+            }
+        }
+
+        /// <summary>Decides one input into the batch; true when the session ended.</summary>
+        private bool Apply(SessionCommand? command, string? commandId, Batch batch)
+        {
+            if (command is null)
+            {
+                if (commandId is not null && !seen.ContainsKey(commandId))
+                {
+                    // A command of a kind this version does not know: answered, and nothing else.
+                    Record(commandId, new IgnoredOutcome());
+                    batch.Changed = true;
+                }
+
+                return false;
+            }
+
+            if (commandId is not null && seen.ContainsKey(commandId))
+            {
+                // The same event delivered again: it was applied once already, and its outcome published.
+                return false;
+            }
+
+            var before = state;
+            var decision = SessionDecider.Decide(state, command, context.CurrentUtcDateTime);
+            state = decision.State;
+            if (commandId is not null)
+            {
+                Record(commandId, decision.Outcome);
+            }
+
+            batch.Changed = true;
+            foreach (var append in decision.Effects.OfType<AppendMessages>())
+            {
+                batch.Add(append.Messages);
+                batch.Appends.Add(append.Messages);
+            }
+
+            batch.Notices.Add(SessionNotices.Between(before, decision));
+            if (decision.Effects.OfType<EndSession>().Any())
+            {
+                batch.Ended = true;
+                return true;
+            }
+
+            batch.Started.AddRange(decision.Effects.OfType<StartStep>().Select(s => s.Request));
+            applied++;
+            batch.ContinueAsNew = ShouldContinueAsNew();
+            return false;
+        }
+
+        /// <summary>
+        /// A command that is already here, without waiting: queued in the input, or an event the runtime has buffered
+        /// (its waiter completes at once). Deterministic on replay: the runtime hands events over in the same order.
+        /// </summary>
+        private bool TryTakeArrived(out (SessionCommand? Command, string? CommandId) next)
+        {
+            if (pending.TryDequeue(out var queued))
+            {
+                next = (queued.IsKnown ? queued.ToCommand() : null, queued.Id);
+                return true;
+            }
+
+            commandWait ??= context.WaitForExternalEvent<CommandEnvelope>(CommandEvent);
+            if (commandWait.IsCompleted)
+            {
+                var envelope = commandWait.Result;
+                commandWait = null;
+                next = (envelope.IsKnown ? envelope.ToCommand() : null, envelope.Id);
+                return true;
+            }
+
+            next = default;
+            return false;
+        }
+
+        private bool IsWanted(StepRequest request) =>
+            state.Task is { } task && task.Number == request.TaskNumber && task.StepInFlight == request.StepNumber;
+
+        /// <summary>What one pass of the loop has decided and not yet done.</summary>
+        private sealed class Batch
+        {
+            /// <summary>Enough to drain a burst in a few passes; keeps one append's input small.</summary>
+            private const int MaxCommands = 50;
+            private const int MaxMessageChars = 256 * 1024;
+
+            private int commands;
+            private long chars;
+
+            public List<SessionMessage> Messages { get; } = [];
+
+            /// <summary>The same messages as each decision asked for them (generations before batching append so).</summary>
+            public List<IReadOnlyList<SessionMessage>> Appends { get; } = [];
+
+            public List<IReadOnlyList<SessionNotice>> Notices { get; } = [];
+
+            public List<StepRequest> Started { get; } = [];
+
+            public bool Changed { get; set; }
+
+            public bool Ended { get; set; }
+
+            public bool ContinueAsNew { get; set; }
+
+            public bool HasRoom => ++commands < MaxCommands && chars < MaxMessageChars;
+
+            public void Add(IEnumerable<SessionMessage> messages)
+            {
+                foreach (var message in messages)
+                {
+                    Messages.Add(message);
+                    chars += message.Content.GetRawText().Length;
+                }
             }
         }
 
@@ -289,6 +407,7 @@ public static class SessionOrchestration
                 Pending = [.. carried],
                 Results = results,
                 Generation = input.Generation + 1,
+                LoopVersion = SessionInput.CurrentLoopVersion,
                 Counts = counts,
                 Steps = carriedSteps.IsEmpty ? null : carriedSteps,
                 Seen = remembered,

@@ -294,6 +294,35 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
         Assert.InRange(history.LargestExecution, 1, MaxHistoryPerGeneration);
     }
 
+    [Fact]
+    public async Task BurstOfCommands_ThatArrivedTogether_AreAppliedTogether_InOrder()
+    {
+        var id = await Alice.CreateIdAsync("[steps=1000] [delay=200] burst");
+        (await Alice.PauseAsync(id)).Expect(200);
+        var instanceId = SessionIds.InstanceId(Owner, id);
+        var before = Host.Engine.HistoryOf(instanceId)!.LargestExecution;
+
+        const int count = 60;
+        var envelopes = Enumerable.Range(0, count).Select(i => new CommandEnvelope(CommandEnvelope.NewId(), CommandEnvelope.Message, $"burst {i}")).ToList();
+        // Raised in order (each after the one before has been sent), as fast as the client goes.
+        foreach (var envelope in envelopes)
+        {
+            await Host.Client.RaiseEventAsync(instanceId, SessionOrchestration.CommandEvent, envelope);
+        }
+
+        await Eventually.ValueAsync(() => Host.ViewAsync(Owner, id), v => v.Results.Any(r => r.Id == envelopes[^1].Id), null, "the burst applied");
+        var texts = (await Host.MessagesAsync(Owner, id)).Where(m => m.Type == MessageTypes.User).Select(m => m.Content.GetString()).Skip(1).ToList();
+        Assert.Equal(envelopes.Select(e => e.Text), texts);
+
+        // One command applied on its own costs five history events or more (its event, the append scheduled and
+        // completed, the episode's start and end); applied together, the burst's commands share appends and episodes.
+        var history = Host.Engine.HistoryOf(instanceId)!;
+        var added = history.LargestExecution - before;
+        output.WriteLine($"{count} commands raised back to back: {added} history events (one at a time would be {count * 5} or more)");
+        Assert.Single(history.Executions); // fewer inputs than a generation holds, so the counts compare
+        Assert.InRange(added, count, count * 3);
+    }
+
     /// <summary>A fixed bound, whatever the task's length: a generation carries at most 300 inputs of a few events each.</summary>
     private const int MaxHistoryPerGeneration = 2500;
 
