@@ -400,6 +400,8 @@ public sealed class SessionGateway(
     private async Task<CommandAck> WaitForResultAsync(string instanceId, CommandEnvelope command, bool restart, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + options.AckTimeout;
+        var raiseEarly = options.AckTimeout > RaiseAgainLead * 2; // with a bound shorter than that, the copy goes after it
+        var raisedAgain = false;
         SessionView? last = null;
         foreach (var delay in PollDelays())
         {
@@ -454,12 +456,28 @@ public sealed class SessionGateway(
                 break;
             }
 
+            // Shortly before the bound, the command is raised once more (see RaiseAgainAsync), so the 202 still comes
+            // within the bound and the copy may even be applied before it.
+            if (raiseEarly && !raisedAgain && time.GetUtcNow() >= deadline - RaiseAgainLead)
+            {
+                raisedAgain = true;
+                await RaiseAgainAsync(instanceId, command, cancellationToken);
+                continue;
+            }
+
             await Task.Delay(delay, time, cancellationToken);
         }
 
-        await RaiseAgainAsync(instanceId, command, cancellationToken);
+        if (!raisedAgain)
+        {
+            await RaiseAgainAsync(instanceId, command, cancellationToken);
+        }
+
         return new CommandAck(null, last!, Pending: true);
     }
+
+    /// <summary>How long before the acknowledgement bound the command is raised again: the wait to the next second and a poll.</summary>
+    private static readonly TimeSpan RaiseAgainLead = TimeSpan.FromMilliseconds(1200);
 
     /// <summary>
     /// Before answering 202, raises the command once more (the orchestration applies an id once, so the copy is
