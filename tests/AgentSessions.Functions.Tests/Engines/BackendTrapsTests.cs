@@ -215,10 +215,7 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
     {
         await using var host = await SessionTestHost.StartAsync(azurite,
             new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(20), StaleClaimAfter = TimeSpan.FromSeconds(2) });
-        var api = SessionsApi.Alice(host);
-        var key = "key-" + Guid.NewGuid().ToString("N");
-        var instanceId = SessionIds.InstanceId(Owner, SessionIds.FromIdempotencyKey(Owner, key));
-        Assert.True(await host.Claims.TryClaimAsync(instanceId, default)); // and then the process died
+        var (api, key, instanceId) = await KeyClaimedByACreateAsync(host); // and then that create's process died
 
         var created = (await api.CreateAsync(api.CreateCall("""{"goal":"[steps=2] after a dead create"}""").Header("Idempotency-Key", key))).Expect(201);
 
@@ -231,13 +228,19 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
     {
         await using var host = await SessionTestHost.StartAsync(azurite,
             new SessionsOptions { AckTimeout = TimeSpan.FromSeconds(1), StaleClaimAfter = TimeSpan.FromMinutes(10) });
-        var api = SessionsApi.Alice(host);
-        var key = "key-" + Guid.NewGuid().ToString("N");
-        var instanceId = SessionIds.InstanceId(Owner, SessionIds.FromIdempotencyKey(Owner, key));
-        Assert.True(await host.Claims.TryClaimAsync(instanceId, default));
+        var (api, key, instanceId) = await KeyClaimedByACreateAsync(host);
 
         (await api.CreateAsync(api.CreateCall("{}").Header("Idempotency-Key", key))).ExpectError(409, "create_in_progress");
         Assert.Null(await host.Client.GetInstanceAsync(instanceId));
+    }
+
+    /// <summary>An Idempotency-Key whose claim a create has taken, as it does first, before starting the session.</summary>
+    private static async Task<(SessionsApi Api, string Key, string InstanceId)> KeyClaimedByACreateAsync(SessionTestHost host)
+    {
+        var key = "key-" + Guid.NewGuid().ToString("N");
+        var instanceId = SessionIds.InstanceId(Owner, SessionIds.FromIdempotencyKey(Owner, key));
+        Assert.True(await host.Claims.TryClaimAsync(instanceId, default));
+        return (SessionsApi.Alice(host), key, instanceId);
     }
 
     [Fact]
