@@ -162,7 +162,7 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
         }
 
         var key = (message.OrchestrationInstance.InstanceId, scheduled.EventId);
-        var mine = new ActivityInFlight(message.OrchestrationInstance.ExecutionId);
+        var mine = new ActivityInFlight();
         while (true)
         {
             var holder = activitiesInFlight.GetOrAdd(key, mine);
@@ -190,10 +190,8 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
         }
     }
 
-    private sealed class ActivityInFlight(string? executionId)
+    private sealed class ActivityInFlight
     {
-        public string? ExecutionId { get; } = executionId;
-
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 

@@ -26,14 +26,14 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
     /// <summary>A new command id: 96 random bits, 16 URL-safe characters (short, because the custom status lists them).</summary>
     public static string NewId() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(12)).Replace('+', '-').Replace('/', '_');
 
-    /// <summary>
-    /// Whether this version knows the kind. One it does not (sent by a newer version during a rolling deploy, or raised
-    /// by hand) is answered as ignored: it must neither wedge nor fail the session.
-    /// </summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsKnown => Kind is Message or Pause or Resume or Cancel or Delete or Navigate or Recover;
+    public SessionCommand ToCommand() =>
+        ToCommandOrNull() ?? throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown command kind");
 
-    public SessionCommand ToCommand() => Kind switch
+    /// <summary>
+    /// The command, or null for a kind this version does not know (sent by a newer version during a rolling deploy, or
+    /// raised by hand): such a command is answered as ignored, and must neither wedge nor fail the session.
+    /// </summary>
+    public SessionCommand? ToCommandOrNull() => Kind switch
     {
         Message => new SendMessage(Text ?? string.Empty, StartUrl),
         Pause => new PauseSession(),
@@ -42,7 +42,7 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
         Delete => new DeleteSession(),
         Navigate => new NavigateTo(Text ?? string.Empty),
         Recover => new RecoverSession(Text ?? "unknown failure"),
-        _ => throw new ArgumentOutOfRangeException(nameof(Kind), Kind, "unknown command kind"),
+        _ => null,
     };
 }
 

@@ -114,7 +114,7 @@ public static class SessionOrchestration
 
                 // Messages are stored before the status that refers to them is published, so a
                 // client that sees "finished" can always read the DONE message.
-                foreach (var messages in batching ? (batch.Messages.Count > 0 ? [batch.Messages] : []) : batch.Appends)
+                foreach (var messages in batch.Stores(together: batching))
                 {
                     await context.CallActivityAsync(AppendMessagesActivity.Name, new AppendMessagesInput(context.InstanceId, [.. messages]), StoreRetry);
                 }
@@ -186,7 +186,6 @@ public static class SessionOrchestration
             foreach (var append in decision.Effects.OfType<AppendMessages>())
             {
                 batch.Add(append.Messages);
-                batch.Appends.Add(append.Messages);
             }
 
             batch.Notices.Add(SessionNotices.Between(before, decision));
@@ -210,7 +209,7 @@ public static class SessionOrchestration
         {
             if (pending.TryDequeue(out var queued))
             {
-                next = (queued.IsKnown ? queued.ToCommand() : null, queued.Id);
+                next = (queued.ToCommandOrNull(), queued.Id);
                 return true;
             }
 
@@ -219,7 +218,7 @@ public static class SessionOrchestration
             {
                 var envelope = commandWait.Result;
                 commandWait = null;
-                next = (envelope.IsKnown ? envelope.ToCommand() : null, envelope.Id);
+                next = (envelope.ToCommandOrNull(), envelope.Id);
                 return true;
             }
 
@@ -237,14 +236,12 @@ public static class SessionOrchestration
             private const int MaxCommands = 50;
             private const int MaxMessageChars = 256 * 1024;
 
-            private int commands;
             private long chars;
 
-            public List<SessionMessage> Messages { get; } = [];
-
-            /// <summary>The same messages as each decision asked for them (generations before batching append so).</summary>
+            /// <summary>The messages each decision asked to store, in order.</summary>
             public List<IReadOnlyList<SessionMessage>> Appends { get; } = [];
 
+            /// <summary>One entry per decided command, so also how many the batch holds.</summary>
             public List<IReadOnlyList<SessionNotice>> Notices { get; } = [];
 
             public List<StepRequest> Started { get; } = [];
@@ -255,15 +252,24 @@ public static class SessionOrchestration
 
             public bool ContinueAsNew { get; set; }
 
-            public bool HasRoom => ++commands < MaxCommands && chars < MaxMessageChars;
+            public bool HasRoom => Notices.Count < MaxCommands && chars < MaxMessageChars;
 
-            public void Add(IEnumerable<SessionMessage> messages)
+            /// <summary>What to store, append by append: all together, or (generations from before batching, replaying
+            /// as they ran) one append per decision.</summary>
+            public IEnumerable<IReadOnlyList<SessionMessage>> Stores(bool together)
             {
-                foreach (var message in messages)
+                if (!together)
                 {
-                    Messages.Add(message);
-                    chars += message.Content.GetRawText().Length;
+                    return Appends;
                 }
+
+                return Appends.Count == 0 ? [] : [Appends.SelectMany(a => a).ToList()];
+            }
+
+            public void Add(IReadOnlyList<SessionMessage> messages)
+            {
+                Appends.Add(messages);
+                chars += messages.Sum(m => (long)m.Content.GetRawText().Length);
             }
         }
 
@@ -288,7 +294,7 @@ public static class SessionOrchestration
         {
             if (pending.TryDequeue(out var queued))
             {
-                return (queued.IsKnown ? queued.ToCommand() : null, queued.Id);
+                return (queued.ToCommandOrNull(), queued.Id);
             }
 
             commandWait ??= context.WaitForExternalEvent<CommandEnvelope>(CommandEvent);
@@ -306,7 +312,7 @@ public static class SessionOrchestration
             {
                 var envelope = commandWait.Result;
                 commandWait = null;
-                return (envelope.IsKnown ? envelope.ToCommand() : null, envelope.Id);
+                return (envelope.ToCommandOrNull(), envelope.Id);
             }
 
             if (winner is Task<StepOutcome> step && steps.Remove(step, out var request))

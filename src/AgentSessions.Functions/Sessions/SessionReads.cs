@@ -61,9 +61,9 @@ public static class SessionReads
     public static SessionView Predict(SessionInput input)
     {
         var state = input.State;
-        foreach (var queued in input.Pending.Where(c => c.IsKnown))
+        foreach (var command in input.Pending.Select(c => c.ToCommandOrNull()).OfType<SessionCommand>())
         {
-            state = SessionDecider.Decide(state, queued.ToCommand(), state.LastActivityAt).State;
+            state = SessionDecider.Decide(state, command, state.LastActivityAt).State;
         }
 
         return SessionView.From(state, input.Results, input.Counts);
