@@ -137,8 +137,34 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
         var events = Math.Max(current?.Events.Count ?? 0, next?.Events.Count ?? 0);
         var executions = new[] { current?.OrchestrationInstance?.ExecutionId, next?.OrchestrationInstance?.ExecutionId }
             .Where(id => id is not null).Select(id => id!).ToArray();
-        history.AddOrUpdate(instanceId, _ => new HistoryRecord(events, [.. executions]),
-            (_, old) => new HistoryRecord(Math.Max(old.LargestExecution, events), old.Executions.Union(executions)));
+        var left = TimersLeftBehind(instanceId, next ?? current);
+        history.AddOrUpdate(instanceId, _ => new HistoryRecord(events, [.. executions], left),
+            (_, old) => new HistoryRecord(Math.Max(old.LargestExecution, events), old.Executions.Union(executions), old.TimersLeftPending + left));
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Execution, int Pending)> pendingTimers = new();
+
+    /// <summary>
+    /// Durable timers the instance's previous execution still had pending (created, not fired) when this one
+    /// replaced it; zero while the execution stays the same. The sidecar runs a ContinueAsNew within the episode,
+    /// so the old execution is last seen where its previous episode completed.
+    /// </summary>
+    private int TimersLeftBehind(string instanceId, OrchestrationRuntimeState? state)
+    {
+        if (state?.OrchestrationInstance?.ExecutionId is not { } execution)
+        {
+            return 0;
+        }
+
+        var fired = state.Events.OfType<DurableTask.Core.History.TimerFiredEvent>().Select(e => e.TimerId).ToHashSet();
+        var pending = state.Events.OfType<DurableTask.Core.History.TimerCreatedEvent>().Count(e => !fired.Contains(e.EventId));
+        var left = 0;
+        pendingTimers.AddOrUpdate(instanceId, (execution, pending), (_, old) =>
+        {
+            left = old.Execution == execution ? 0 : old.Pending;
+            return (execution, pending);
+        });
+        return left;
     }
 
 
@@ -156,6 +182,11 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
     {
         var workItem = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
+        if (workItem is not null)
+        {
+            StartRenewing(workItem);
+        }
+
         if (workItem?.TaskMessage is not { Event: DurableTask.Core.History.TaskScheduledEvent scheduled } message)
         {
             return workItem!;
@@ -181,8 +212,74 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, ((string, int) Key, ActivityInFlight Entry)> inFlightByWorkItem =
         new(ReferenceEqualityComparer.Instance);
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, CancellationTokenSource> renewals =
+        new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// Keeps a running activity's queue message hidden, as the Functions host's activity dispatcher does (Durable Task
+    /// Framework's <c>TaskActivityDispatcher.RenewUntil</c>: every 5 s it checks, and renews once the lock is within
+    /// 30 s of expiring, or 30 s have passed). The sidecar's own dispatcher never renews, so with host.json's short
+    /// work-item visibility timeout any activity longer than that would be handed out a second time here and not in
+    /// production. A killed process stops renewing: that is how its activities come back.
+    /// </summary>
+    private void StartRenewing(TaskActivityWorkItem workItem)
+    {
+        if (workItem.LockedUntilUtc == default || workItem.LockedUntilUtc >= DateTime.MaxValue)
+        {
+            // The in-memory service's work items never expire.
+            return;
+        }
+
+        var stop = new CancellationTokenSource();
+        renewals[workItem] = stop;
+        var stopped = stop.Token;
+        _ = Task.Run(async () =>
+        {
+            var renewAt = RenewAt(workItem.LockedUntilUtc);
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(5), stopped);
+                    if (DateTime.UtcNow < renewAt)
+                    {
+                        continue;
+                    }
+
+                    await inner.RenewTaskActivityWorkItemLockAsync(workItem);
+                    renewAt = RenewAt(workItem.LockedUntilUtc);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The activity is done.
+            }
+            catch (Exception)
+            {
+                // As the host: a renewal that fails (the work item completed meanwhile) ends the renewals.
+            }
+        });
+    }
+
+    private static DateTime RenewAt(DateTime lockedUntil)
+    {
+        var latest = DateTime.UtcNow.AddSeconds(30);
+        var renewAt = lockedUntil.AddSeconds(-30);
+        return renewAt > latest ? latest : renewAt;
+    }
+
+    private void StopRenewing(TaskActivityWorkItem workItem)
+    {
+        if (workItem is not null && renewals.TryRemove(workItem, out var stop))
+        {
+            stop.Cancel();
+            stop.Dispose();
+        }
+    }
+
     private void ActivityDone(TaskActivityWorkItem workItem)
     {
+        StopRenewing(workItem);
         if (workItem is not null && inFlightByWorkItem.TryRemove(workItem, out var entry))
         {
             activitiesInFlight.TryRemove(new KeyValuePair<(string, int), ActivityInFlight>(entry.Key, entry.Entry));
@@ -269,7 +366,10 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
 /// <summary>What <see cref="SlotsOrchestrationService{TInner}.HistoryOf"/> saw of one instance.</summary>
 /// <param name="LargestExecution">The most history events any one execution carried.</param>
 /// <param name="Executions">The execution ids seen: one per generation (ContinueAsNew starts a new one).</param>
-public sealed record HistoryRecord(int LargestExecution, System.Collections.Immutable.ImmutableHashSet<string> Executions);
+/// <param name="TimersLeftPending">Durable timers, over all generations, that were still pending when their generation
+/// was replaced: each fires later into a newer generation, where the Azure Storage provider treats its message as out
+/// of order.</param>
+public sealed record HistoryRecord(int LargestExecution, System.Collections.Immutable.ImmutableHashSet<string> Executions, int TimersLeftPending = 0);
 
 /// <summary>How much history the instances of an engine have carried (see <see cref="HistoryRecord"/>).</summary>
 public interface IHistoryProbe
