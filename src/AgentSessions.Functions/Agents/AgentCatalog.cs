@@ -57,8 +57,8 @@ public sealed record AgentDefinition(
 
     /// <summary>
     /// How long one attempt of a step can take: an llm agent's model call plus the pages it may fetch in that turn,
-    /// else the configured timeout, else an http agent's 30 s or the longest scripted step. A session fixes this when it is created and runs a step again that has not reported back within
-    /// it (plus a margin), e.g. because the worker running it died.
+    /// else the configured timeout, else an http agent's 30 s or the longest scripted step. A session fixes this when it is created; generations
+    /// started before <see cref="Sessions.SessionInput.UntimedStepsLoopVersion"/> run a step again that has not reported back within it (plus a margin).
     /// </summary>
     public TimeSpan StepTimeout => Llm is { } llm ? llm.Timeout + (llm.FetchUrl ? LlmAgent.MaxFetchesPerTurn * llm.FetchTimeout : TimeSpan.Zero)
         : Timeout is { } timeout && timeout > TimeSpan.Zero ? timeout

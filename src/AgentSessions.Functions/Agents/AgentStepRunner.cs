@@ -4,13 +4,17 @@ using Microsoft.DurableTask;
 
 namespace AgentSessions.Functions.Agents;
 
-/// <summary>How one agent step is run: its deadline per attempt and its retries (defaults: <see cref="AgentRetry"/>).</summary>
-/// <param name="Deadline">How long an attempt may go without reporting back before it is run again: the agent's
-/// timeout plus a margin. An attempt whose worker died with it never reports back, and the queue would hide its work
-/// item for minutes; the durable deadline bounds that stall.</param>
+/// <summary>How one agent step is run: its retries (defaults: <see cref="AgentRetry"/>) and, for generations started
+/// before <see cref="Sessions.SessionInput.UntimedStepsLoopVersion"/>, a deadline per attempt.</summary>
+/// <param name="Deadline">Only for generations that were started with one (they replay as they ran): how long an attempt
+/// may go without reporting back before it is run again. Later generations race no timer against a step. A step
+/// whose worker died comes back through the work-item queue within its visibility timeout (host.json), which the
+/// host renews while the step runs; and a timer left pending at a ContinueAsNew fires into the next generation, where
+/// the Azure Storage provider returns it to the queue as out of order, again and again, and can drop a command that
+/// arrives with it.</param>
 /// <param name="MaxReruns">Attempts run again because they passed the deadline, before the step is given up.</param>
 public sealed record StepRunPolicy(
-    TimeSpan Deadline,
+    TimeSpan? Deadline,
     int MaxAttempts,
     TimeSpan FirstRetryInterval,
     TimeSpan MaxRetryInterval,
@@ -18,7 +22,7 @@ public sealed record StepRunPolicy(
 {
     public const int DefaultMaxReruns = 3;
 
-    public static StepRunPolicy For(TimeSpan deadline) =>
+    public static StepRunPolicy For(TimeSpan? deadline) =>
         new(deadline, AgentRetry.MaxAttempts, AgentRetry.FirstRetryInterval, AgentRetry.MaxRetryInterval);
 }
 
@@ -26,10 +30,10 @@ public sealed record StepRunPolicy(
 public sealed record StepOutcome(AgentStepResult? Result, string? Error);
 
 /// <summary>
-/// Runs one agent step from an orchestration. Each attempt of the step activity races a durable timer at the
-/// policy's deadline: when the timer wins, the same (task, step) is run again (agents treat that pair as an
-/// idempotency key), and a late answer of the earlier attempt is simply not awaited. Transient failures are retried
-/// with backoff; anything else ends the step at once.
+/// Runs one agent step from an orchestration. Transient failures are retried with backoff; anything else ends the
+/// step at once. With a deadline in the policy (older generations), each attempt also races a durable timer: when the
+/// timer wins, the same (task, step) is run again (agents treat that pair as an idempotency key), and a late answer
+/// of the earlier attempt is simply not awaited.
 /// </summary>
 public static class AgentStepRunner
 {
@@ -44,19 +48,23 @@ public static class AgentStepRunner
         {
             using var deadline = new CancellationTokenSource();
             var attempt = context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request);
-            var timer = context.CreateTimer(context.CurrentUtcDateTime + policy.Deadline, deadline.Token);
-            if (await Task.WhenAny(attempt, timer) != attempt)
+            if (policy.Deadline is { } within)
             {
-                if (++reruns > policy.MaxReruns)
+                var timer = context.CreateTimer(context.CurrentUtcDateTime + within, deadline.Token);
+                if (await Task.WhenAny(attempt, timer) != attempt)
                 {
-                    return new StepOutcome(null,
-                        $"the agent did not report back within {policy.Deadline.TotalSeconds:0.#} s, {reruns} times in a row");
+                    if (++reruns > policy.MaxReruns)
+                    {
+                        return new StepOutcome(null,
+                            $"the agent did not report back within {within.TotalSeconds:0.#} s, {reruns} times in a row");
+                    }
+
+                    continue;
                 }
 
-                continue;
+                deadline.Cancel();
             }
 
-            deadline.Cancel();
             try
             {
                 return new StepOutcome(await attempt, null);

@@ -48,8 +48,9 @@ public sealed record CommandEnvelope(string Id, string Kind, string? Text = null
 
 /// <summary>Settings fixed when the session is created, so replays never see a changed value.</summary>
 /// <param name="WebhookUrl">Where the session's webhook events go, if anywhere.</param>
-/// <param name="StepTimeout">How long one attempt of an agent step may take (the agent's timeout); the orchestration
-/// runs a step again when an attempt has not reported back within this plus <see cref="SessionRuntimeSettings.StepDeadlineMargin"/>.</param>
+/// <param name="StepTimeout">How long one attempt of an agent step may take (the agent's timeout); generations from
+/// before <see cref="SessionInput.UntimedStepsLoopVersion"/> run a step again when an attempt has not reported back
+/// within this plus <see cref="SessionRuntimeSettings.StepDeadlineMargin"/>.</param>
 public sealed record SessionRuntimeSettings(TimeSpan IdleTimeout, int CommandsPerGeneration, string? WebhookUrl = null, TimeSpan? StepTimeout = null)
 {
     /// <summary>For sessions created before the step timeout was fixed into them.</summary>
@@ -86,8 +87,16 @@ public sealed record SessionInput(
     /// <summary>From this version on, a generation applies commands that have already arrived in one pass.</summary>
     public const int BatchingLoopVersion = 1;
 
+    /// <summary>
+    /// From this version on, a generation races no durable timer against an agent step, and arms the idle timer only
+    /// while no step it waits for is running: a timer still pending when the generation continues as new fires into
+    /// the next one, where the Azure Storage provider treats it as out of order (returned to the queue for about half
+    /// a minute) and can discard a command that arrives in the same batch.
+    /// </summary>
+    public const int UntimedStepsLoopVersion = 2;
+
     /// <summary>What this code writes into the inputs it starts (a create, a restart, ContinueAsNew).</summary>
-    public const int CurrentLoopVersion = BatchingLoopVersion;
+    public const int CurrentLoopVersion = UntimedStepsLoopVersion;
 }
 
 /// <summary>A command the orchestration has applied, and when (orchestration time).</summary>

@@ -55,7 +55,8 @@ public static class SessionOrchestration
         private readonly Queue<CommandEnvelope> pending = new(input.Pending);
         private readonly Dictionary<Task<StepOutcome>, StepRequest> steps = [];
         private readonly CancellationTokenSource timerCancellation = new();
-        private readonly StepRunPolicy stepPolicy = StepRunPolicy.For(input.Settings.StepDeadline);
+        private readonly StepRunPolicy stepPolicy = StepRunPolicy.For(
+            input.LoopVersion >= SessionInput.UntimedStepsLoopVersion ? null : input.Settings.StepDeadline);
         private readonly Dictionary<string, DateTime> seen = (input.Seen ?? []).ToDictionary(s => s.Id, s => s.At, StringComparer.Ordinal);
         private SessionState state = input.State;
         private ImmutableList<CommandResult> results = input.Results;
@@ -70,6 +71,9 @@ public static class SessionOrchestration
         // Generations started by this version apply already-arrived commands together; one started before replays as
         // it ran (one append per decision), so a deploy never changes the actions of a history being replayed.
         private readonly bool batching = input.LoopVersion >= SessionInput.BatchingLoopVersion;
+
+        // Generations from this version leave as few timers as they can pending at a ContinueAsNew (see the version).
+        private readonly bool untimedSteps = input.LoopVersion >= SessionInput.UntimedStepsLoopVersion;
 
         public async Task<SessionStatusSnapshot> RunAsync()
         {
@@ -333,9 +337,14 @@ public static class SessionOrchestration
 
         private DateTime IdleDeadline => (state.LastActivityAt + input.Settings.IdleTimeout).UtcDateTime;
 
+        /// <summary>
+        /// While a step the session waits for runs, the session is not idle (its result is activity), so the timer waits
+        /// until none does: a session whose agent works through a long task then leaves no idle timer pending behind
+        /// each ContinueAsNew.
+        /// </summary>
         private void ArmIdleTimer()
         {
-            if (idleTimer is null && !state.Dormant && !state.Deleted)
+            if (idleTimer is null && !state.Dormant && !state.Deleted && !(untimedSteps && WantedStepsInFlight().Any()))
             {
                 idleTimer = context.CreateTimer(IdleDeadline, timerCancellation.Token);
             }
