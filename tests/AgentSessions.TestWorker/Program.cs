@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 //   --hub <task hub>        host mode
 //   --worker-id <id>        host mode: distinct per process on one task hub
 //   --sidecar <url>         worker mode
-//   --agent-timeout <s>     the scripted agent's step timeout (the sessions' step deadline is this + 10 s)
+//   --agent-timeout <s>     the scripted agent's step timeout
 //   --control-visibility <s> (optional) the control queues' visibility timeout
 // Prints "ready" on a line of its own when it takes work; stops cleanly when its standard input closes.
 var arguments = Arguments.Parse(args);

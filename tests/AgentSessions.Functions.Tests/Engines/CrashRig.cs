@@ -23,7 +23,8 @@ public sealed class CrashRig(AzuriteFixture azurite) : IAsyncDisposable
 {
     public const string Owner = "alice";
 
-    /// <summary>The scripted agent's step timeout: a step not back within this + 10 s is run again.</summary>
+    /// <summary>The scripted agent's step timeout, fixed into the sessions (a step deadline for generations before
+    /// <see cref="SessionInput.UntimedStepsLoopVersion"/>).</summary>
     public const int AgentTimeoutSeconds = 4;
 
     /// <summary>
