@@ -27,6 +27,8 @@ public sealed class CrashRestartTests(AzureStorageFixture azurite, ITestOutputHe
 
         await using var commands = CommandStream.Start(gateway, id);
         await commands.WaitForAnsweredAsync(count: 3, StallBound);
+        // Killed while it runs an activity (mostly the 1.5-s step), so that work item stays hidden after the kill.
+        await Eventually.ValueAsync(rig.ActivityHeldAsync, held => held, StallBound, "the host running an activity");
         await first.KillAsync();
         var killedAt = DateTimeOffset.UtcNow;
         var stepsBeforeKill = StepsDone(await rig.MessagesAsync(id), before: killedAt);

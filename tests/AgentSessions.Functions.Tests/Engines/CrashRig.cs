@@ -113,6 +113,18 @@ public sealed class CrashRig(AzuriteFixture azurite) : IAsyncDisposable
     }
 
     /// <summary>
+    /// Whether a worker holds an activity now: the task hub's work-item queue has a message that is not visible, i.e.
+    /// one a host has taken and is running (a step, a message-store write). Killing a host then leaves that message
+    /// hidden until the queue's visibility timeout.
+    /// </summary>
+    public async Task<bool> ActivityHeldAsync()
+    {
+        var queue = new Azure.Storage.Queues.QueueClient(azurite.ConnectionString, Hub.ToLowerInvariant() + "-workitems");
+        var count = (await queue.GetPropertiesAsync()).Value.ApproximateMessagesCount;
+        return count > 0 && (await queue.PeekMessagesAsync(32)).Value.Length < count;
+    }
+
+    /// <summary>
     /// Who owns each of the task hub's partitions now, from the provider's leases: rows of its partition table, or
     /// the ownership blobs of its lease container (one per control queue, a JSON document with the owner), whichever host.json selects.
     /// </summary>
