@@ -140,6 +140,15 @@ public sealed class AzuriteProcess : IAsyncDisposable
                     $"Azurite exited with code {process.ExitCode} before it was ready. Output:{Environment.NewLine}{Output()}");
             }
 
+            // Until Azurite says it listens on its ports, nothing is sent to them: a port picked free may have been
+            // taken since by another test's server (it then gets Azurite's probes as stray requests), and Azurite
+            // exits on the bind failure, which starts it again on new ports.
+            if (!ListensOnItsPorts())
+            {
+                await DelayAsync(deadline.Token);
+                continue;
+            }
+
             try
             {
                 await foreach (var _ in tables.QueryAsync(maxPerPage: 1, cancellationToken: deadline.Token))
@@ -157,18 +166,30 @@ public sealed class AzuriteProcess : IAsyncDisposable
                 last = ex;
             }
 
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(100), deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await DelayAsync(deadline.Token);
         }
 
         throw new TimeoutException(
             $"Azurite did not answer on its table endpoint (port {TablePort}) within {StartupTimeout.TotalSeconds:0} s. " +
             $"Last error: {last?.Message}{Environment.NewLine}Output:{Environment.NewLine}{Output()}");
+    }
+
+    private bool ListensOnItsPorts()
+    {
+        var output = Output();
+        return new[] { ("Blob", BlobPort), ("Queue", QueuePort), ("Table", TablePort) }.All(service =>
+            output.Contains($"Azurite {service.Item1} service is successfully listening at http://127.0.0.1:{service.Item2}", StringComparison.Ordinal));
+    }
+
+    private static async Task DelayAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private static async Task<bool> AcceptsConnectionsAsync(int port, CancellationToken cancellationToken)
