@@ -357,7 +357,8 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
         var added = history.LargestExecution - before;
         output.WriteLine($"{count} commands raised back to back: {added} history events (one at a time would be {count * 5} or more)");
         Assert.Single(history.Executions); // fewer inputs than a generation holds, so the counts compare
-        Assert.InRange(added, count, count * 3);
+        // Measured 117-188 on Azure Storage (how many arrive together depends on when the provider dequeues them).
+        Assert.InRange(added, count, count * 4);
     }
 
     /// <summary>A fixed bound, whatever the task's length: a generation ends after 100 inputs (300 while a step keeps running); measured at most 771 events (868 with a deadline timer per step).</summary>
