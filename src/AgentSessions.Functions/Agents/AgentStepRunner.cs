@@ -46,10 +46,10 @@ public static class AgentStepRunner
         // Every pass either ends the step or uses up one retry or one rerun, so the loop is bounded by their sum.
         for (var pass = 0; pass < policy.MaxAttempts + policy.MaxReruns; pass++)
         {
-            using var deadline = new CancellationTokenSource();
             var attempt = context.CallActivityAsync<AgentStepResult>(RunAgentStepActivity.Name, request);
             if (policy.Deadline is { } within)
             {
+                using var deadline = new CancellationTokenSource();
                 var timer = context.CreateTimer(context.CurrentUtcDateTime + within, deadline.Token);
                 if (await Task.WhenAny(attempt, timer) != attempt)
                 {

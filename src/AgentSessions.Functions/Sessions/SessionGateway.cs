@@ -400,7 +400,8 @@ public sealed class SessionGateway(
     private async Task<CommandAck> WaitForResultAsync(string instanceId, CommandEnvelope command, bool restart, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + options.AckTimeout;
-        var raiseEarly = options.AckTimeout > RaiseAgainLead * 2; // with a bound shorter than that, the copy goes after it
+        // With a bound too short for raising it early, the copy goes after the bound (the loop ends there first).
+        var raiseAgainAt = options.AckTimeout > RaiseAgainLead * 2 ? deadline - RaiseAgainLead : deadline;
         var raisedAgain = false;
         SessionView? last = null;
         foreach (var delay in PollDelays())
@@ -458,7 +459,7 @@ public sealed class SessionGateway(
 
             // Shortly before the bound, the command is raised once more (see RaiseAgainAsync), so the 202 still comes
             // within the bound and the copy may even be applied before it.
-            if (raiseEarly && !raisedAgain && time.GetUtcNow() >= deadline - RaiseAgainLead)
+            if (!raisedAgain && time.GetUtcNow() >= raiseAgainAt)
             {
                 raisedAgain = true;
                 await RaiseAgainAsync(instanceId, command, cancellationToken);

@@ -213,22 +213,30 @@ public static class SessionOrchestration
         {
             if (pending.TryDequeue(out var queued))
             {
-                next = (queued.ToCommandOrNull(), queued.Id);
+                next = Decode(queued);
                 return true;
             }
 
             commandWait ??= context.WaitForExternalEvent<CommandEnvelope>(CommandEvent);
             if (commandWait.IsCompleted)
             {
-                var envelope = commandWait.Result;
-                commandWait = null;
-                next = (envelope.ToCommandOrNull(), envelope.Id);
+                next = TakeCommandEvent();
                 return true;
             }
 
             next = default;
             return false;
         }
+
+        /// <summary>The command the completed event waiter holds; the next wait starts a new waiter.</summary>
+        private (SessionCommand? Command, string? CommandId) TakeCommandEvent()
+        {
+            var envelope = commandWait!.Result;
+            commandWait = null;
+            return Decode(envelope);
+        }
+
+        private static (SessionCommand? Command, string? CommandId) Decode(CommandEnvelope envelope) => (envelope.ToCommandOrNull(), envelope.Id);
 
         private bool IsWanted(StepRequest request) =>
             state.Task is { } task && task.Number == request.TaskNumber && task.StepInFlight == request.StepNumber;
@@ -298,7 +306,7 @@ public static class SessionOrchestration
         {
             if (pending.TryDequeue(out var queued))
             {
-                return (queued.ToCommandOrNull(), queued.Id);
+                return Decode(queued);
             }
 
             commandWait ??= context.WaitForExternalEvent<CommandEnvelope>(CommandEvent);
@@ -314,9 +322,7 @@ public static class SessionOrchestration
             var winner = await Task.WhenAny(waits);
             if (winner == commandWait)
             {
-                var envelope = commandWait.Result;
-                commandWait = null;
-                return (envelope.ToCommandOrNull(), envelope.Id);
+                return TakeCommandEvent();
             }
 
             if (winner is Task<StepOutcome> step && steps.Remove(step, out var request))
