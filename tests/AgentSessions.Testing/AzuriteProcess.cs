@@ -151,15 +151,13 @@ public sealed class AzuriteProcess : IAsyncDisposable
 
             try
             {
+                // Blob and queue have said they listen; the table service answering a query is the last sign.
                 await foreach (var _ in tables.QueryAsync(maxPerPage: 1, cancellationToken: deadline.Token))
                 {
                     break;
                 }
 
-                if (await AcceptsConnectionsAsync(BlobPort, deadline.Token) && await AcceptsConnectionsAsync(QueuePort, deadline.Token))
-                {
-                    return;
-                }
+                return;
             }
             catch (Exception ex) when (!deadline.IsCancellationRequested)
             {
@@ -189,20 +187,6 @@ public sealed class AzuriteProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-        }
-    }
-
-    private static async Task<bool> AcceptsConnectionsAsync(int port, CancellationToken cancellationToken)
-    {
-        using var client = new TcpClient();
-        try
-        {
-            await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
         }
     }
 

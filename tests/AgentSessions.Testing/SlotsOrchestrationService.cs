@@ -81,9 +81,10 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
         // would otherwise complete the new execution's task of the same id without that task ever running.
         var current = state?.OrchestrationInstance?.ExecutionId
             ?? workItem.NewMessages.FirstOrDefault(m => m.Event is DurableTask.Core.History.ExecutionStartedEvent)?.OrchestrationInstance?.ExecutionId;
-        var kept = new List<TaskMessage>(workItem.NewMessages.Count);
-        foreach (var message in workItem.NewMessages)
+        // Forward, so the first ExecutionStarted is the one kept.
+        for (var i = 0; i < workItem.NewMessages.Count;)
         {
+            var message = workItem.NewMessages[i];
             bool stale;
             if (message.Event is DurableTask.Core.History.ExecutionStartedEvent)
             {
@@ -96,18 +97,13 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
                     && !string.Equals(message.OrchestrationInstance.ExecutionId, current, StringComparison.Ordinal);
             }
 
-            if (!stale)
+            if (stale)
             {
-                kept.Add(message);
+                workItem.NewMessages.RemoveAt(i);
             }
-        }
-
-        if (kept.Count != workItem.NewMessages.Count)
-        {
-            workItem.NewMessages.Clear();
-            foreach (var message in kept)
+            else
             {
-                workItem.NewMessages.Add(message);
+                i++;
             }
         }
     }
@@ -182,14 +178,16 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     public async Task<TaskActivityWorkItem> LockNextTaskActivityWorkItem(TimeSpan receiveTimeout, CancellationToken cancellationToken)
     {
         var workItem = await inner.LockNextTaskActivityWorkItem(receiveTimeout, cancellationToken);
-        if (workItem is not null)
-        {
-            StartRenewing(workItem);
-        }
-
-        if (workItem?.TaskMessage is not { Event: DurableTask.Core.History.TaskScheduledEvent scheduled } message)
+        if (workItem is null)
         {
             return workItem!;
+        }
+
+        var activity = new HeldActivity(StartRenewing(workItem));
+        held[workItem] = activity;
+        if (workItem.TaskMessage is not { Event: DurableTask.Core.History.TaskScheduledEvent scheduled } message)
+        {
+            return workItem;
         }
 
         var key = (message.OrchestrationInstance.InstanceId, scheduled.EventId);
@@ -199,7 +197,7 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
             var holder = activitiesInFlight.GetOrAdd(key, mine);
             if (ReferenceEquals(holder, mine))
             {
-                inFlightByWorkItem[workItem] = (key, mine);
+                activity.Slot = (key, mine);
                 return workItem;
             }
 
@@ -209,29 +207,26 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string InstanceId, int TaskId), ActivityInFlight> activitiesInFlight = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, ((string, int) Key, ActivityInFlight Entry)> inFlightByWorkItem =
-        new(ReferenceEqualityComparer.Instance);
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, CancellationTokenSource> renewals =
-        new(ReferenceEqualityComparer.Instance);
+    /// <summary>What this service keeps for each activity work item it has handed out, until it is completed or abandoned.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<TaskActivityWorkItem, HeldActivity> held = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>
     /// Keeps a running activity's queue message hidden, as the Functions host's activity dispatcher does (Durable Task
     /// Framework's <c>TaskActivityDispatcher.RenewUntil</c>: every 5 s it checks, and renews once the lock is within
     /// 30 s of expiring, or 30 s have passed). The sidecar's own dispatcher never renews, so with host.json's short
     /// work-item visibility timeout any activity longer than that would be handed out a second time here and not in
-    /// production. A killed process stops renewing: that is how its activities come back.
+    /// production. A killed process stops renewing: that is how its activities come back. Null for work items that
+    /// never expire (the in-memory service's).
     /// </summary>
-    private void StartRenewing(TaskActivityWorkItem workItem)
+    private CancellationTokenSource? StartRenewing(TaskActivityWorkItem workItem)
     {
         if (workItem.LockedUntilUtc == default || workItem.LockedUntilUtc >= DateTime.MaxValue)
         {
-            // The in-memory service's work items never expire.
-            return;
+            return null;
         }
 
         var stop = new CancellationTokenSource();
-        renewals[workItem] = stop;
         var stopped = stop.Token;
         _ = Task.Run(async () =>
         {
@@ -259,6 +254,7 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
                 // As the host: a renewal that fails (the work item completed meanwhile) ends the renewals.
             }
         });
+        return stop;
     }
 
     private static DateTime RenewAt(DateTime lockedUntil)
@@ -268,23 +264,31 @@ public sealed class SlotsOrchestrationService<TInner>(TInner inner, int orchestr
         return renewAt > latest ? latest : renewAt;
     }
 
-    private void StopRenewing(TaskActivityWorkItem workItem)
+    private void ActivityDone(TaskActivityWorkItem workItem)
     {
-        if (workItem is not null && renewals.TryRemove(workItem, out var stop))
+        if (workItem is null || !held.TryRemove(workItem, out var activity))
         {
-            stop.Cancel();
-            stop.Dispose();
+            return;
+        }
+
+        if (activity.Renewal is { } renewal)
+        {
+            renewal.Cancel();
+            renewal.Dispose();
+        }
+
+        if (activity.Slot is { } slot)
+        {
+            activitiesInFlight.TryRemove(new KeyValuePair<(string, int), ActivityInFlight>(slot.Key, slot.Entry));
+            slot.Entry.Done.TrySetResult();
         }
     }
 
-    private void ActivityDone(TaskActivityWorkItem workItem)
+    /// <param name="Renewal">Stops the renewals of its queue message.</param>
+    private sealed record HeldActivity(CancellationTokenSource? Renewal)
     {
-        StopRenewing(workItem);
-        if (workItem is not null && inFlightByWorkItem.TryRemove(workItem, out var entry))
-        {
-            activitiesInFlight.TryRemove(new KeyValuePair<(string, int), ActivityInFlight>(entry.Key, entry.Entry));
-            entry.Entry.Done.TrySetResult();
-        }
+        /// <summary>Its (instance, task id) slot, once it has it.</summary>
+        public ((string, int) Key, ActivityInFlight Entry)? Slot { get; set; }
     }
 
     private sealed class ActivityInFlight

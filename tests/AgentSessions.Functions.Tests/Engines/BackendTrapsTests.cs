@@ -267,26 +267,15 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
     public async Task ThousandStepTask_WithCommandsInBetween_KeepsHistoryPerGenerationBounded()
     {
         var steps = azurite.Engine == DurableEngineKind.AzureStorage ? 250 : 1000;
-        var id = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = $"[steps={steps}] long task", max_steps = 1000 }))).Expect(201)
-            .String("session_id");
-        var instanceId = SessionIds.InstanceId(Owner, id);
+        var (id, instanceId) = await StartTaskAsync(steps, "long task");
         var commands = 0;
-        var seen = 0L;
-        while (true)
+        await WhileRunningAsync(id, everyMessages: 25, async () =>
         {
-            var view = await Eventually.ValueAsync(() => Host.ViewAsync(Owner, id), v => v.Status == "finished" || v.LastMessageId >= seen + 25,
-                TimeSpan.FromMinutes(2), "the task to move on");
-            if (view.Status == "finished")
-            {
-                break;
-            }
-
             // Commands in between: each pause and resume is an input of the generation too.
-            seen = view.LastMessageId;
             Assert.Contains((await Alice.PauseAsync(id)).Status, new[] { 200, 409 });
             Assert.Contains((await Alice.ResumeAsync(id)).Status, new[] { 200, 409 });
             commands += 2;
-        }
+        });
 
         var thoughts = (await Host.MessagesAsync(Owner, id)).Count(m => m.Type == MessageTypes.Thought);
         Assert.Equal(steps, thoughts);
@@ -302,28 +291,14 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
     {
         // A timer still pending when a generation continues as new fires later into a newer generation. The Azure
         // Storage provider finds no history for the timer's execution and returns its message to the queue as out of
-        // order, five times over about half a minute; a command raised meanwhile can join that message's batch and be
-        // discarded with it. That stalled sessions on a host taking over a dead host's partitions, whose queues held
-        // one step-deadline timer per step of the generation before.
+        // order, five times over about half a minute; by its source, a command raised meanwhile can join that
+        // message's batch and be discarded with it. Generations used to leave one step-deadline timer per step.
         // 100 inputs per generation: at least one ContinueAsNew (two on the faster in-memory engine).
         var steps = azurite.Engine == DurableEngineKind.AzureStorage ? 130 : 250;
-        var id = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = $"[steps={steps}] timers", max_steps = 1000 }))).Expect(201)
-            .String("session_id");
-        var instanceId = SessionIds.InstanceId(Owner, id);
+        var (id, instanceId) = await StartTaskAsync(steps, "timers");
         var sent = 0;
-        var seen = 0L;
-        while (true)
-        {
-            var view = await Eventually.ValueAsync(() => Host.ViewAsync(Owner, id), v => v.Status == "finished" || v.LastMessageId >= seen + 40,
-                TimeSpan.FromMinutes(2), "the task to move on");
-            if (view.Status == "finished")
-            {
-                break;
-            }
-
-            seen = view.LastMessageId;
-            Assert.Contains((await Alice.SendTextAsync(id, $"note {sent++}")).Status, new[] { 200, 202 });
-        }
+        await WhileRunningAsync(id, everyMessages: 40,
+            async () => Assert.Contains((await Alice.SendTextAsync(id, $"note {sent++}")).Status, new[] { 200, 202 }));
 
         var history = Host.Engine.HistoryOf(instanceId) ?? throw new InvalidOperationException("the engine saw no episode");
         output.WriteLine($"{steps} steps and {sent} messages: {history.Executions.Count} generations, {history.TimersLeftPending} timers left pending behind them");
@@ -359,6 +334,32 @@ public abstract class BackendTrapsTests(AzuriteFixture azurite, ITestOutputHelpe
         Assert.Single(history.Executions); // fewer inputs than a generation holds, so the counts compare
         // Measured 117-188 on Azure Storage (how many arrive together depends on when the provider dequeues them).
         Assert.InRange(added, count, count * 4);
+    }
+
+    /// <summary>A session whose task is <paramref name="steps"/> scripted steps.</summary>
+    private async Task<(string Id, string InstanceId)> StartTaskAsync(int steps, string label)
+    {
+        var id = (await Alice.CreateAsync(JsonSerializer.Serialize(new { goal = $"[steps={steps}] {label}", max_steps = 1000 }))).Expect(201)
+            .String("session_id");
+        return (id, SessionIds.InstanceId(Owner, id));
+    }
+
+    /// <summary>Runs <paramref name="inBetween"/> each time the task has stored that many more messages, until it finishes.</summary>
+    private async Task WhileRunningAsync(string id, int everyMessages, Func<Task> inBetween)
+    {
+        var seen = 0L;
+        while (true)
+        {
+            var view = await Eventually.ValueAsync(() => Host.ViewAsync(Owner, id), v => v.Status == "finished" || v.LastMessageId >= seen + everyMessages,
+                TimeSpan.FromMinutes(2), "the task to move on");
+            if (view.Status == "finished")
+            {
+                return;
+            }
+
+            seen = view.LastMessageId;
+            await inBetween();
+        }
     }
 
     /// <summary>A fixed bound, whatever the task's length: a generation ends after 100 inputs (300 while a step keeps running); measured at most 771 events (868 with a deadline timer per step).</summary>
